@@ -1,0 +1,107 @@
+"""Program identity: liveness, dead-code elimination, canonical form and hash.
+
+Two programs are the same program when they compute the same output by the same live
+instructions up to the names of their work registers and free constants. The canonical
+form keeps only live instructions, in order, and then:
+
+- a read of a work register that nothing has written yet reads the named constant
+  ``zero`` (registers start at zero);
+- work registers are renamed in order of first write, ``r0`` staying the output;
+- free constants are renumbered in order of first use, unused ones set to 0;
+- a unary op's ignored second source is set equal to its first;
+- the sources of commutative ops are sorted.
+
+``live_mask`` is jittable (the fused interpreter uses it to skip dead code); the rest runs
+eagerly on host numpy arrays.
+"""
+
+import hashlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from hivejax._src import ops
+from hivejax._src.program import Program, ProgramSpec
+
+_ARITY = np.asarray([op.arity for op in ops.OPS], np.int32)
+_COMMUTATIVE = frozenset(ops.OP_INDEX[n] for n in ("add", "mul", "max", "min", "hypot"))
+
+
+def live_mask(spec: ProgramSpec, program: Program) -> jax.Array:
+    """``bool[L]``: which instructions can reach the output ``r0``. Jittable, one program."""
+    arity = jnp.asarray(_ARITY)
+    needed = jnp.zeros(spec.num_operands, bool).at[spec.register_base].set(True)
+
+    def step(needed, inst):
+        i, op, dst, src1, src2 = inst
+        target = spec.register_base + dst
+        live = needed[target] & (i < program.length)
+        needed = needed.at[target].set(needed[target] & ~live)
+        needed = needed.at[src1].set(needed[src1] | live)
+        needed = needed.at[src2].set(needed[src2] | (live & (arity[op] == 2)))
+        return needed, live
+
+    insts = (jnp.arange(program.max_length), program.op, program.dst, program.src1, program.src2)
+    _, live = jax.lax.scan(step, needed, insts, reverse=True)
+    return live
+
+
+def _to_numpy(program: Program) -> Program:
+    return jax.tree.map(np.asarray, program)
+
+
+def canonicalize(spec: ProgramSpec, program: Program) -> Program:
+    """The canonical form of one program (host arrays in, host arrays out).
+
+    Example:
+      >>> from hivejax._src.program import make_program
+      >>> spec = ProgramSpec()
+      >>> a = make_program(spec, [("r3", "sub", "x", "y"), ("r5", "exp", "x", "x"),
+      ...                         ("r0", "square", "r3", "r3")])
+      >>> b = make_program(spec, [("r1", "sub", "x", "y"), ("r0", "square", "r1", "r1")])
+      >>> canonical_hash(spec, a) == canonical_hash(spec, b)
+      True
+    """
+    p = _to_numpy(program)
+    live = np.asarray(live_mask(spec, program))
+    rb, cb, zero = spec.register_base, spec.const_base, spec.num_inputs + 1
+    register_names = {0: 0}
+    const_names: dict[int, int] = {}
+    written = set()
+    rows = []
+
+    def source(operand):
+        if operand >= rb:
+            reg = operand - rb
+            return rb + register_names[reg] if reg in written else zero
+        if cb <= operand < rb:
+            slot = const_names.setdefault(operand - cb, len(const_names))
+            return cb + slot
+        return operand
+
+    for i in np.flatnonzero(live):
+        op = int(p.op[i])
+        s1 = source(int(p.src1[i]))
+        s2 = source(int(p.src2[i])) if _ARITY[op] == 2 else s1
+        if op in _COMMUTATIVE:
+            s1, s2 = min(s1, s2), max(s1, s2)
+        dst = int(p.dst[i])
+        written.add(dst)
+        register_names.setdefault(dst, len(register_names))
+        rows.append((register_names[dst], op, s1, s2))
+
+    consts = np.zeros(spec.num_consts, np.float32)
+    for old, new in const_names.items():
+        consts[new] = p.consts[old]
+    n = len(rows)
+    pad = [(0, ops.COPY, rb, rb)] * (spec.max_length - n)
+    dst, op, src1, src2 = (np.asarray(c, np.int32) for c in zip(*(rows + pad), strict=True))
+    return Program(op, dst, src1, src2, consts, np.asarray(n, np.int32))
+
+
+def canonical_hash(spec: ProgramSpec, program: Program) -> str:
+    """Hex SHA-256 of the canonical form's binary encoding; equal for equivalent programs."""
+    from hivejax._src.formats import to_bytes
+
+    return hashlib.sha256(to_bytes(spec, canonicalize(spec, program))).hexdigest()

@@ -1,0 +1,48 @@
+"""The reference interpreter, in plain jnp: the source of truth for what a program means.
+
+It runs one program on its input registers with a ``lax.scan`` over instructions and a
+``lax.switch`` over the op table; ``vmap`` it for a population. Differentiation is JAX's
+own, through every op, which is why each op must be NaN-safe on its own. The fused
+interpreter (``hivejax._src.fused``) is the fast path and is tested against this one.
+"""
+
+import jax
+import jax.numpy as jnp
+
+from hivejax._src import ops
+from hivejax._src.program import Program, ProgramSpec, operand_values
+
+
+def _branches():
+    return [lambda a, b, i=i: ops.apply_op(i, a, b) for i in range(ops.NUM_OPS)]
+
+
+def run(spec: ProgramSpec, program: Program, inputs) -> jax.Array:
+    """The output register ``r0`` after running ``program`` on ``inputs``.
+
+    Args:
+      spec: the program's static shape.
+      program: one (unbatched) program.
+      inputs: one array per ``spec.inputs``, all the same shape.
+
+    Example:
+      >>> from hivejax._src.program import make_program
+      >>> spec = ProgramSpec()
+      >>> p = make_program(spec, [("r0", "sub", "x", "y"), ("r0", "square", "r0", "r0")])
+      >>> x, y = jnp.ones((2, 3)), jnp.zeros((2, 3))
+      >>> float(run(spec, p, (x, y)).sum())
+      6.0
+    """
+    regs = operand_values(spec, tuple(inputs), program.consts)
+    branches = _branches()
+
+    def step(regs, inst):
+        i, op, dst, src1, src2 = inst
+        value = jax.lax.switch(op, branches, regs[src1], regs[src2])
+        target = spec.register_base + dst
+        value = jnp.where(i < program.length, value, regs[target])
+        return regs.at[target].set(value), None
+
+    steps = jnp.arange(program.max_length)
+    regs, _ = jax.lax.scan(step, regs, (steps, program.op, program.dst, program.src1, program.src2))
+    return regs[spec.register_base]

@@ -1,0 +1,184 @@
+"""Programs: fixed-capacity linear register programs stored as PyTrees of arrays.
+
+A program is ``max_length`` instructions ``dst <- op(src1, src2)`` of which the first
+``length`` run. Sources address one operand space, in this order:
+
+- the task's read-only inputs (for a loss: ``x`` logits, ``y`` one-hot targets);
+- the named constants ``one zero half pi e``;
+- the program's free, differentiable constants ``c0 .. c{K-1}``;
+- the work registers ``r0 .. r{W-1}``, all zero at start.
+
+Instructions write only work registers, and the program's output is ``r0``. A population
+is the same PyTree with a leading axis, so every operator is written for one program
+and vmapped.
+"""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from hivejax._src import ops
+
+
+@dataclasses.dataclass(frozen=True)
+class ProgramSpec:
+    """The static shape of a program: its capacities and the names of its inputs.
+
+    Hashable, so it can be a static argument of ``jax.jit``.
+
+    Attributes:
+      inputs: names of the read-only input registers, bound by the task.
+      max_length: instruction capacity L.
+      num_consts: free constant slots K.
+      num_registers: work registers W; ``r0`` is the output.
+    """
+
+    inputs: tuple[str, ...] = ("x", "y")
+    max_length: int = 16
+    num_consts: int = 4
+    num_registers: int = 8
+
+    def __post_init__(self):
+        if not self.inputs:
+            raise ValueError("a program needs at least one input register")
+        for name, value, low in (
+            ("max_length", self.max_length, 1),
+            ("num_consts", self.num_consts, 0),
+            ("num_registers", self.num_registers, 1),
+        ):
+            if not isinstance(value, int) or value < low:
+                raise ValueError(f"ProgramSpec.{name} must be an integer >= {low}, got {value!r}")
+
+    @property
+    def num_inputs(self) -> int:
+        return len(self.inputs)
+
+    @property
+    def const_base(self) -> int:
+        """Operand index of the first free constant ``c0``."""
+        return self.num_inputs + len(ops.NAMED_CONSTANTS)
+
+    @property
+    def register_base(self) -> int:
+        """Operand index of the first work register ``r0`` (the output)."""
+        return self.const_base + self.num_consts
+
+    @property
+    def num_operands(self) -> int:
+        return self.register_base + self.num_registers
+
+    def operand_names(self) -> tuple[str, ...]:
+        named = tuple(name for name, _ in ops.NAMED_CONSTANTS)
+        consts = tuple(f"c{i}" for i in range(self.num_consts))
+        registers = tuple(f"r{i}" for i in range(self.num_registers))
+        return self.inputs + named + consts + registers
+
+
+@struct.dataclass
+class Program:
+    """One program, or a population when every leaf has a leading batch axis.
+
+    Attributes:
+      op: ``int32[L]`` op codes, indices into ``ops.OPS``.
+      dst: ``int32[L]`` destination work register, ``0 <= dst < W``.
+      src1: ``int32[L]`` first source operand, ``0 <= src1 < num_operands``.
+      src2: ``int32[L]`` second source operand (ignored by unary ops).
+      consts: ``float32[K]`` free constants.
+      length: ``int32[]`` number of instructions that run.
+    """
+
+    op: jax.Array
+    dst: jax.Array
+    src1: jax.Array
+    src2: jax.Array
+    consts: jax.Array
+    length: jax.Array
+
+    @property
+    def max_length(self) -> int:
+        return self.op.shape[-1]
+
+
+def make_program(spec: ProgramSpec, instructions, consts=()) -> Program:
+    """Build one program from ``(dst, op_name, src1, src2)`` tuples of operand names.
+
+    Example:
+      >>> spec = ProgramSpec()
+      >>> p = make_program(spec, [("r0", "sub", "x", "y"), ("r0", "square", "r0", "r0")])
+      >>> int(p.length)
+      2
+    """
+    names = {name: i for i, name in enumerate(spec.operand_names())}
+    if len(instructions) > spec.max_length:
+        raise ValueError(
+            f"{len(instructions)} instructions do not fit max_length={spec.max_length}"
+        )
+    if len(consts) > spec.num_consts:
+        raise ValueError(f"{len(consts)} constants do not fit num_consts={spec.num_consts}")
+    rows = []
+    for dst, op_name, a, b in instructions:
+        if op_name not in ops.OP_INDEX:
+            raise ValueError(f"unknown op {op_name!r}")
+        for operand in (dst, a, b):
+            if operand not in names:
+                raise ValueError(f"unknown operand {operand!r}")
+        if names[dst] < spec.register_base:
+            raise ValueError(f"destination {dst!r} is not a work register")
+        rows.append((names[dst] - spec.register_base, ops.OP_INDEX[op_name], names[a], names[b]))
+    pad = spec.max_length - len(rows)
+    rows += [(0, ops.COPY, spec.register_base, spec.register_base)] * pad
+    dst, op, src1, src2 = (jnp.asarray(col, jnp.int32) for col in zip(*rows, strict=True))
+    const_arr = jnp.zeros(spec.num_consts, jnp.float32).at[: len(consts)].set(
+        jnp.asarray(consts, jnp.float32)
+    )
+    return Program(op, dst, src1, src2, const_arr, jnp.asarray(len(instructions), jnp.int32))
+
+
+def random_program(key: jax.Array, spec: ProgramSpec, min_length: int = 2,
+                   max_length: int | None = None) -> Program:
+    """A uniformly random program of random length, the default initialiser.
+
+    Ops are uniform over the table; sources uniform over the operand space; constants
+    standard normal. ``max_length`` defaults to half the capacity so that mutation has room
+    to grow programs.
+    """
+    max_length = max_length or max(min_length, spec.max_length // 2)
+    if not 1 <= min_length <= max_length <= spec.max_length:
+        raise ValueError(
+            f"need 1 <= min_length ({min_length}) <= max_length ({max_length}) "
+            f"<= capacity ({spec.max_length})"
+        )
+    k_op, k_dst, k_s1, k_s2, k_c, k_len = jax.random.split(key, 6)
+    shape = (spec.max_length,)
+    return Program(
+        op=jax.random.randint(k_op, shape, 0, ops.NUM_OPS, jnp.int32),
+        dst=jax.random.randint(k_dst, shape, 0, spec.num_registers, jnp.int32),
+        src1=jax.random.randint(k_s1, shape, 0, spec.num_operands, jnp.int32),
+        src2=jax.random.randint(k_s2, shape, 0, spec.num_operands, jnp.int32),
+        consts=jax.random.normal(k_c, (spec.num_consts,), jnp.float32),
+        length=jax.random.randint(k_len, (), min_length, max_length + 1, jnp.int32),
+    )
+
+
+def random_population(key: jax.Array, spec: ProgramSpec, size: int, **kw) -> Program:
+    """``size`` independent random programs as one batched PyTree."""
+    keys = jax.random.split(key, size)
+    return jax.vmap(lambda k: random_program(k, spec, **kw))(keys)
+
+
+def operand_values(spec: ProgramSpec, inputs, consts):
+    """The initial operand file ``[num_operands, *shape]``: inputs, constants, zeroed registers.
+
+    ``inputs`` is a sequence of equally shaped arrays, one per ``spec.inputs``.
+    """
+    shape = inputs[0].shape
+    if len(inputs) != spec.num_inputs:
+        raise ValueError(f"expected {spec.num_inputs} inputs {spec.inputs}, got {len(inputs)}")
+    named = jnp.asarray([v for _, v in ops.NAMED_CONSTANTS], jnp.float32)
+    scalars = jnp.concatenate([named, consts.astype(jnp.float32)])
+    const_block = jnp.broadcast_to(scalars.reshape((-1,) + (1,) * len(shape)),
+                                   (scalars.shape[0], *shape))
+    registers = jnp.zeros((spec.num_registers, *shape), jnp.float32)
+    return jnp.concatenate([jnp.stack(inputs).astype(jnp.float32), const_block, registers])

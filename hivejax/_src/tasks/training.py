@@ -1,0 +1,95 @@
+"""Short training runs shared by every task: a population trained in one vmapped call.
+
+One evaluation initialises a model from a key, trains it for ``steps`` Adam steps on
+batches drawn from the training set with that key, and reports test accuracy. Every
+member of a population uses the same key, so their comparison is paired, and so is the
+comparison with the baseline trained under the same key.
+
+A run whose loss or gradients go non-finite stops updating (its parameters are frozen
+by ``where``) and reports NaN accuracy; the others are unaffected because nothing mixes
+across the vmapped axis.
+"""
+
+import dataclasses
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from hivejax._src.data import Dataset
+from hivejax._src.models import MLP
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """The inner-training protocol (defaults: ``shared/bench/PROTOCOL.md``)."""
+
+    steps: int = 100
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    hidden: int = 128
+
+    def __post_init__(self):
+        for name in ("steps", "batch_size", "hidden"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"TrainConfig.{name} must be a positive integer, got {value!r}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"TrainConfig.learning_rate must be > 0, got {self.learning_rate}")
+
+
+def _all_finite(tree) -> jax.Array:
+    leaves = jax.tree.leaves(tree)
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves]))
+
+
+def train_population(
+    config: TrainConfig,
+    loss_fn: Callable,
+    members,
+    data: Dataset,
+    key: jax.Array,
+) -> jax.Array:
+    """Test accuracy ``[P]`` of one model per member, each trained with ``loss_fn(member, ...)``.
+
+    Args:
+      config: the training protocol.
+      loss_fn: ``loss_fn(member, logits, onehot_targets) -> scalar`` for one member.
+      members: a PyTree with a leading population axis (programs, or anything vmappable).
+      data: the dataset.
+      key: one key shared by the whole population (model init and batch order).
+
+    Returns:
+      Accuracy per member, NaN where training went non-finite.
+    """
+    model = MLP(hidden=config.hidden, num_classes=data.num_classes)
+    optimizer = optax.adam(config.learning_rate)
+    k_init, k_batch = jax.random.split(key)
+    params0 = model.init(k_init, data.x_train[:1])
+    n_train = data.x_train.shape[0]
+    batches = jax.random.randint(k_batch, (config.steps, config.batch_size), 0, n_train)
+
+    def one(member):
+        def step(carry, idx):
+            params, opt_state, ok = carry
+            xb = data.x_train[idx]
+            yb = jax.nn.one_hot(data.y_train[idx], data.num_classes)
+            loss, grads = jax.value_and_grad(
+                lambda p: loss_fn(member, model.apply(p, xb), yb)
+            )(params)
+            updates, new_opt_state = optimizer.update(grads, opt_state, params)
+            new_params = optax.apply_updates(params, updates)
+            ok = ok & jnp.isfinite(loss) & _all_finite(grads)
+            keep = lambda new, old: jnp.where(ok, new, old)
+            params = jax.tree.map(keep, new_params, params)
+            opt_state = jax.tree.map(keep, new_opt_state, opt_state)
+            return (params, opt_state, ok), None
+
+        init = (params0, optimizer.init(params0), jnp.asarray(True))
+        (params, _, ok), _ = jax.lax.scan(step, init, batches)
+        logits = model.apply(params, data.x_test)
+        acc = jnp.mean(jnp.argmax(logits, -1) == data.y_test)
+        return jnp.where(ok, acc, jnp.nan)
+
+    return jax.vmap(one)(members)
