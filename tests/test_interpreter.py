@@ -5,8 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hivejax._src import fused, interpreter
-from hivejax._src.program import make_program, random_population
+from hivejax._src import fused, interpreter, ops
+from hivejax._src.program import ProgramSpec, make_program, random_population
 
 
 def _inputs(batch=8, classes=10):
@@ -67,3 +67,22 @@ def test_compact_keeps_output_and_counts_live(spec):
     np.testing.assert_allclose(
         interpreter.run(spec, c, (x, y)), interpreter.run(spec, p, (x, y)), rtol=1e-6
     )
+
+
+EXTREMES = jnp.asarray([0.0, 1e-30, -1e-8, 1.0, -1.0, 1e30, -1e30, 3e38, -3e38, 7.0])
+
+
+@pytest.mark.parametrize("name", [op.name for op in ops.OPS])
+def test_fused_gradient_finite_at_extremes(spec, name):
+    # One instruction r0 = op(x, y) over every pair of extreme values.
+    p = make_program(spec, [("r0", name, "x", "y")])
+    x, y = jnp.meshgrid(EXTREMES, EXTREMES)
+    c, _ = fused.compact(spec, p)
+    value, grads = _fused_value_and_grad(c, x, y)
+    assert np.isfinite(value).all() and all(np.isfinite(g).all() for g in grads)
+
+
+@jax.jit
+def _fused_value_and_grad(c, x, y):
+    out, pull = jax.vjp(lambda x, y: fused.run(ProgramSpec(), c, (x, y)), x, y)
+    return out, pull(jnp.ones_like(out))

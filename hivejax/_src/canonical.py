@@ -9,7 +9,8 @@ form keeps only live instructions, in order, and then:
 - work registers are renamed in order of first write, ``r0`` staying the output;
 - free constants are renumbered in order of first use, unused ones set to 0;
 - a unary op's ignored second source is set equal to its first;
-- the sources of commutative ops are sorted.
+- the sources of commutative ops are sorted (two constants first used together by one are
+  numbered in order of their bits, so swapping them does not change the form).
 
 ``live_mask`` is jittable (the fused interpreter uses it to skip dead code); the rest runs
 eagerly on host numpy arrays.
@@ -47,6 +48,10 @@ def live_mask(spec: ProgramSpec, program: Program) -> jax.Array:
     return live
 
 
+# Eagerly, live_mask retraces its scan on every call (~0.2 s); jitted it is ~0.1 ms.
+_live_mask_jit = jax.jit(live_mask, static_argnums=0)
+
+
 def _to_numpy(program: Program) -> Program:
     return jax.tree.map(np.asarray, program)
 
@@ -64,7 +69,7 @@ def canonicalize(spec: ProgramSpec, program: Program) -> Program:
       True
     """
     p = _to_numpy(program)
-    live = np.asarray(live_mask(spec, program))
+    live = np.asarray(_live_mask_jit(spec, program))
     rb, cb, zero = spec.register_base, spec.const_base, spec.num_inputs + 1
     register_names = {0: 0}
     const_names: dict[int, int] = {}
@@ -80,10 +85,18 @@ def canonicalize(spec: ProgramSpec, program: Program) -> Program:
             return cb + slot
         return operand
 
+    def unnamed_const(operand):
+        return cb <= operand < rb and operand - cb not in const_names
+
+    bits = p.consts.astype(np.float32).view(np.uint32)
     for i in np.flatnonzero(live):
         op = int(p.op[i])
-        s1 = source(int(p.src1[i]))
-        s2 = source(int(p.src2[i])) if _ARITY[op] == 2 else s1
+        a, b = int(p.src1[i]), int(p.src2[i])
+        if op in _COMMUTATIVE and unnamed_const(a) and unnamed_const(b):
+            # Both constants are new: name them by value, not by operand order.
+            a, b = sorted((a, b), key=lambda s: bits[s - cb])
+        s1 = source(a)
+        s2 = source(b) if _ARITY[op] == 2 else s1
         if op in _COMMUTATIVE:
             s1, s2 = min(s1, s2), max(s1, s2)
         dst = int(p.dst[i])

@@ -14,6 +14,10 @@ of them. This interpreter instead:
    into the operand adjoints, with a sum for reductions. Nothing about the unselected
    ops is kept.
 
+Both passes are written for one program; their batching rule (``_per_program``) loops
+over the population rather than letting ``vmap`` turn the op switch into a select over
+every op.
+
 For a reduction ``v = broadcast(r(a))`` the adjoint is ``da = pa * R(g)``, where ``R`` sums
 ``g`` over the reduced axes and ``pa = d sum(r(a)) / da``; this is exact because every
 element of ``a`` feeds exactly one reduced value.
@@ -41,7 +45,9 @@ def compact(spec: ProgramSpec, program: Program) -> tuple[Program, jax.Array]:
     live = live_mask(spec, program)
     order = jnp.argsort(~live, stable=True)
     p = program.replace(
-        op=program.op[order], dst=program.dst[order], src1=program.src1[order],
+        op=program.op[order],
+        dst=program.dst[order],
+        src1=program.src1[order],
         src2=program.src2[order],
     )
     live = live[order]
@@ -76,7 +82,8 @@ def _branch(op):
 _BRANCHES = [_branch(op) for op in ops.OPS]
 
 
-def _sweep_one(spec, code, count, regs):
+def _forward_one(spec, code, count, regs):
+    """Run ``count`` instructions of one program; return ``r0`` and each step's partials."""
     op, dst, src1, src2 = code
     partials = jnp.zeros((2, op.shape[0], *regs.shape[1:]), regs.dtype)
 
@@ -87,44 +94,19 @@ def _sweep_one(spec, code, count, regs):
         partials = partials.at[:, i].set(jnp.stack([da, db]))
         return regs, partials
 
-    return jax.lax.fori_loop(0, count, body, (regs, partials))
+    regs, partials = jax.lax.fori_loop(0, count, body, (regs, partials))
+    return regs[spec.register_base], partials
 
 
-@functools.cache
-def _sweep(spec):
-    """The forward sweep ``(code, count, regs) -> (regs, partials)`` for one program.
-
-    Under ``vmap`` a ``lax.switch`` on a batched op code computes every branch. This
-    function's batching rule instead loops over the population, so each program runs
-    only its own live instructions and only the op each one selects.
-    """
-
-    @jax.custom_batching.custom_vmap
-    def sweep(code, count, regs):
-        return _sweep_one(spec, code, count, regs)
-
-    @sweep.def_vmap
-    def sweep_vmap(axis_size, in_batched, code, count, regs):
-        leaves, tree = jax.tree.flatten((code, count, regs))
-        leaves = [
-            x if batched else jnp.broadcast_to(x, (axis_size, *x.shape))
-            for x, batched in zip(leaves, jax.tree.leaves(in_batched), strict=True)
-        ]
-        args = jax.tree.unflatten(tree, leaves)
-        out = jax.lax.map(lambda a: sweep(*a), args)
-        return out, (True, True)
-
-    return sweep
-
-
-def _backward(spec, code, partials, g_out, steps):
+def _backward_one(spec, code, count, partials, g_out):
+    """Adjoints of the inputs and of the free constants, from the output's cotangent."""
     op, dst, src1, src2 = code
     adj = jnp.zeros((spec.num_operands, *g_out.shape), g_out.dtype)
     adj = adj.at[spec.register_base].set(g_out)
     kinds = _KINDS[op]
 
     def body(j, adj):
-        i = steps - 1 - j
+        i = count - 1 - j
         target = spec.register_base + dst[i]
         g = adj[target]
         adj = adj.at[target].set(jnp.zeros_like(g))
@@ -136,29 +118,58 @@ def _backward(spec, code, partials, g_out, steps):
         adj = adj.at[src2[i]].add(g * partials[1, i])
         return adj
 
-    return jax.lax.fori_loop(0, steps, body, adj)
+    adj = jax.lax.fori_loop(0, count, body, adj)
+    g_consts = jnp.sum(adj[spec.const_base : spec.register_base], axis=tuple(range(1, adj.ndim)))
+    return adj[: spec.num_inputs], g_consts
+
+
+def _per_program(fn):
+    """Wrap a one-program function so that ``vmap`` loops over the programs instead.
+
+    Under ``vmap`` a ``lax.switch`` on a batched op code computes every branch, and a loop
+    with a batched trip count runs every program to the longest. Looping over the
+    population instead runs each program's own live instructions and only the op each one
+    selects. Nested vmaps nest the loops.
+    """
+    wrapped = jax.custom_batching.custom_vmap(fn)
+
+    @wrapped.def_vmap
+    def rule(axis_size, in_batched, *args):
+        leaves, tree = jax.tree.flatten(args)
+        leaves = [
+            x if batched else jnp.broadcast_to(x, (axis_size, *x.shape))
+            for x, batched in zip(leaves, jax.tree.leaves(in_batched), strict=True)
+        ]
+        out = jax.lax.map(lambda a: wrapped(*a), jax.tree.unflatten(tree, leaves))
+        return out, jax.tree.map(lambda _: True, out)
+
+    return wrapped
+
+
+@functools.cache
+def _passes(spec: ProgramSpec):
+    forward = _per_program(functools.partial(_forward_one, spec))
+    backward = _per_program(functools.partial(_backward_one, spec))
+    return forward, backward
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
-def _run(spec, code, inputs, consts, steps):
-    regs = operand_values(spec, inputs, consts)
-    regs, _ = _sweep(spec)(code, steps, regs)
-    return regs[spec.register_base]
+def _run(spec, code, inputs, consts, count):
+    return _run_fwd(spec, code, inputs, consts, count)[0]
 
 
-def _run_fwd(spec, code, inputs, consts, steps):
-    regs = operand_values(spec, inputs, consts)
-    regs, partials = _sweep(spec)(code, steps, regs)
-    return regs[spec.register_base], (code, partials, steps)
+def _run_fwd(spec, code, inputs, consts, count):
+    forward, _ = _passes(spec)
+    out, partials = forward(code, count, operand_values(spec, inputs, consts))
+    return out, (code, count, partials)
 
 
 def _run_bwd(spec, residuals, g_out):
-    code, partials, steps = residuals
-    adj = _backward(spec, code, partials, g_out, steps)
-    g_inputs = tuple(adj[k] for k in range(spec.num_inputs))
-    g_consts = jnp.sum(adj[spec.const_base : spec.register_base], axis=tuple(range(1, adj.ndim)))
+    code, count, partials = residuals
+    _, backward = _passes(spec)
+    g_inputs, g_consts = backward(code, count, partials, g_out)
     no_grad = lambda a: np.zeros(np.shape(a), jax.dtypes.float0)
-    return jax.tree.map(no_grad, code), g_inputs, g_consts, no_grad(steps)
+    return jax.tree.map(no_grad, code), tuple(g_inputs), g_consts, no_grad(count)
 
 
 _run.defvjp(_run_fwd, _run_bwd)

@@ -14,6 +14,7 @@ and vmapped.
 """
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -130,18 +131,22 @@ def make_program(spec: ProgramSpec, instructions, consts=()) -> Program:
     pad = spec.max_length - len(rows)
     rows += [(0, ops.COPY, spec.register_base, spec.register_base)] * pad
     dst, op, src1, src2 = (jnp.asarray(col, jnp.int32) for col in zip(*rows, strict=True))
-    const_arr = jnp.zeros(spec.num_consts, jnp.float32).at[: len(consts)].set(
-        jnp.asarray(consts, jnp.float32)
+    const_arr = (
+        jnp.zeros(spec.num_consts, jnp.float32)
+        .at[: len(consts)]
+        .set(jnp.asarray(consts, jnp.float32))
     )
     return Program(op, dst, src1, src2, const_arr, jnp.asarray(len(instructions), jnp.int32))
 
 
-def random_program(key: jax.Array, spec: ProgramSpec, min_length: int = 2,
-                   max_length: int | None = None) -> Program:
+def random_program(
+    key: jax.Array, spec: ProgramSpec, min_length: int = 2, max_length: int | None = None
+) -> Program:
     """A uniformly random program of random length, the default initialiser.
 
     Ops are uniform over the table; sources uniform over the operand space; constants
-    standard normal. ``max_length`` defaults to half the capacity so that mutation has room
+    standard normal. The last instruction writes the output ``r0``, so no program starts
+    as a constant. ``max_length`` defaults to half the capacity so that mutation has room
     to grow programs.
     """
     max_length = max_length or max(min_length, spec.max_length // 2)
@@ -152,20 +157,25 @@ def random_program(key: jax.Array, spec: ProgramSpec, min_length: int = 2,
         )
     k_op, k_dst, k_s1, k_s2, k_c, k_len = jax.random.split(key, 6)
     shape = (spec.max_length,)
+    length = jax.random.randint(k_len, (), min_length, max_length + 1, jnp.int32)
+    dst = jax.random.randint(k_dst, shape, 0, spec.num_registers, jnp.int32)
     return Program(
         op=jax.random.randint(k_op, shape, 0, ops.NUM_OPS, jnp.int32),
-        dst=jax.random.randint(k_dst, shape, 0, spec.num_registers, jnp.int32),
+        dst=dst.at[length - 1].set(0),
         src1=jax.random.randint(k_s1, shape, 0, spec.num_operands, jnp.int32),
         src2=jax.random.randint(k_s2, shape, 0, spec.num_operands, jnp.int32),
         consts=jax.random.normal(k_c, (spec.num_consts,), jnp.float32),
-        length=jax.random.randint(k_len, (), min_length, max_length + 1, jnp.int32),
+        length=length,
     )
 
 
-def random_population(key: jax.Array, spec: ProgramSpec, size: int, **kw) -> Program:
+@functools.partial(jax.jit, static_argnames=("spec", "size", "min_length", "max_length"))
+def random_population(
+    key: jax.Array, spec: ProgramSpec, size: int, min_length: int = 2, max_length: int | None = None
+) -> Program:
     """``size`` independent random programs as one batched PyTree."""
     keys = jax.random.split(key, size)
-    return jax.vmap(lambda k: random_program(k, spec, **kw))(keys)
+    return jax.vmap(lambda k: random_program(k, spec, min_length, max_length))(keys)
 
 
 def operand_values(spec: ProgramSpec, inputs, consts):
@@ -178,7 +188,8 @@ def operand_values(spec: ProgramSpec, inputs, consts):
         raise ValueError(f"expected {spec.num_inputs} inputs {spec.inputs}, got {len(inputs)}")
     named = jnp.asarray([v for _, v in ops.NAMED_CONSTANTS], jnp.float32)
     scalars = jnp.concatenate([named, consts.astype(jnp.float32)])
-    const_block = jnp.broadcast_to(scalars.reshape((-1,) + (1,) * len(shape)),
-                                   (scalars.shape[0], *shape))
+    const_block = jnp.broadcast_to(
+        scalars.reshape((-1,) + (1,) * len(shape)), (scalars.shape[0], *shape)
+    )
     registers = jnp.zeros((spec.num_registers, *shape), jnp.float32)
     return jnp.concatenate([jnp.stack(inputs).astype(jnp.float32), const_block, registers])

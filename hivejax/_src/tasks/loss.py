@@ -46,7 +46,9 @@ class LossTask:
         if self.spec.inputs != ("x", "y"):
             raise ValueError(f"the loss task binds inputs ('x', 'y'), got {self.spec.inputs}")
         if self.interpreter not in ("fused", "reference"):
-            raise ValueError(f"interpreter must be 'fused' or 'reference', got {self.interpreter!r}")
+            raise ValueError(
+                f"interpreter must be 'fused' or 'reference', got {self.interpreter!r}"
+            )
 
     def accuracy(self, programs: Program, data: Dataset, key: jax.Array) -> jax.Array:
         """Test accuracy ``[P]`` of each program used as the loss; NaN where training broke."""

@@ -75,9 +75,9 @@ def train_population(
             params, opt_state, ok = carry
             xb = data.x_train[idx]
             yb = jax.nn.one_hot(data.y_train[idx], data.num_classes)
-            loss, grads = jax.value_and_grad(
-                lambda p: loss_fn(member, model.apply(p, xb), yb)
-            )(params)
+            loss, grads = jax.value_and_grad(lambda p: loss_fn(member, model.apply(p, xb), yb))(
+                params
+            )
             updates, new_opt_state = optimizer.update(grads, opt_state, params)
             new_params = optax.apply_updates(params, updates)
             ok = ok & jnp.isfinite(loss) & _all_finite(grads)

@@ -1,0 +1,106 @@
+"""hivejax: evolve neural-network components as batches of register programs in JAX.
+
+Everything public is re-exported here; the implementation lives in ``hivejax._src``.
+
+Example:
+  >>> import hivejax as hj
+  >>> spec, program = hj.load_program("builtin:cross_entropy")
+  >>> hj.formula(spec, program)
+  '-sum_c(y * (x - lse_c(x)))'
+"""
+
+from hivejax._src.builtins import BUILTINS, builtin
+from hivejax._src.canonical import canonical_hash, canonicalize, live_mask
+from hivejax._src.const_tuning import tune_constants
+from hivejax._src.data import DATASETS, Dataset, load_dataset
+from hivejax._src.engine import EvolveConfig, evolve, paired_scores
+from hivejax._src.formats import (
+    DecodeError,
+    from_bytes,
+    from_json,
+    load_program,
+    save_program,
+    to_bytes,
+    to_json,
+)
+from hivejax._src.formula import formula
+from hivejax._src.fused import compact
+from hivejax._src.fused import run as run_fused
+from hivejax._src.interpreter import run
+from hivejax._src.models import MLP
+from hivejax._src.ops import NAMED_CONSTANTS, OP_INDEX, OPS, Op
+from hivejax._src.program import (
+    Program,
+    ProgramSpec,
+    make_program,
+    random_population,
+    random_program,
+)
+from hivejax._src.strategy import STRATEGIES, Params, RegularizedEvolution, State
+from hivejax._src.tasks.loss import LossTask
+from hivejax._src.tasks.training import TrainConfig, train_population
+from hivejax._src.variation import (
+    MutationParams,
+    argument_mutation,
+    constant_mutation,
+    crossover,
+    delete_instruction,
+    insert_instruction,
+    is_valid,
+    mutate,
+    point_mutation,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BUILTINS",
+    "DATASETS",
+    "MLP",
+    "NAMED_CONSTANTS",
+    "OPS",
+    "OP_INDEX",
+    "STRATEGIES",
+    "Dataset",
+    "DecodeError",
+    "EvolveConfig",
+    "LossTask",
+    "MutationParams",
+    "Op",
+    "Params",
+    "Program",
+    "ProgramSpec",
+    "RegularizedEvolution",
+    "State",
+    "TrainConfig",
+    "argument_mutation",
+    "builtin",
+    "canonical_hash",
+    "canonicalize",
+    "compact",
+    "constant_mutation",
+    "crossover",
+    "delete_instruction",
+    "evolve",
+    "formula",
+    "from_bytes",
+    "from_json",
+    "insert_instruction",
+    "is_valid",
+    "live_mask",
+    "load_dataset",
+    "load_program",
+    "make_program",
+    "mutate",
+    "paired_scores",
+    "point_mutation",
+    "random_population",
+    "random_program",
+    "run",
+    "run_fused",
+    "save_program",
+    "to_bytes",
+    "to_json",
+    "train_population",
+    "tune_constants",
+]

@@ -1,0 +1,1 @@
+"""Implementation modules of hivejax; the public surface is ``hivejax`` itself."""

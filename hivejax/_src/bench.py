@@ -1,0 +1,112 @@
+"""The throughput benchmark of ``shared/bench/PROTOCOL.md``, as a command that prints figures.
+
+One fitness evaluation trains a fresh MLP for the protocol's steps with a program as its
+loss and measures test accuracy. In one process it times:
+
+- the fused interpreter on a population of random programs (the engine's initialiser);
+- optionally the reference interpreter (plain jnp autodiff through every op), the naive
+  design the fused one replaces;
+- the ceiling: the same engine with the loss hard-coded as optax softmax cross-entropy;
+- optionally the sequential DEAP + PyTorch baseline script, run as a subprocess.
+
+Throughput is steady state: compilation is timed separately (ahead-of-time) and each
+figure is the median of ``repeats`` runs under fresh keys. Ratios are what to compare:
+this machine is shared and noisy.
+"""
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+import jax
+
+from hivejax._src.data import load_dataset
+from hivejax._src.program import random_population
+from hivejax._src.tasks.loss import LossTask
+from hivejax._src.tasks.training import TrainConfig
+
+
+def _throughput(fn, args, population: int, repeats: int, key) -> dict:
+    t0 = time.perf_counter()
+    compiled = jax.jit(fn).lower(*args, key).compile()
+    compile_seconds = time.perf_counter() - t0
+    times = []
+    for k in jax.random.split(key, repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(compiled(*args, k))
+        times.append(time.perf_counter() - t0)
+    seconds = statistics.median(times)
+    return {
+        "evals_per_second": population / seconds,
+        "seconds_per_population": seconds,
+        "compile_seconds": compile_seconds,
+    }
+
+
+def run_baseline_script(path: str, genomes: int, dataset: str) -> dict:
+    """Run the DEAP + PyTorch baseline script and return its JSON report."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"baseline script not found: {path}")
+    cmd = [sys.executable, path, "--json", "--genomes", str(genomes), "--dataset", dataset]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise RuntimeError(f"baseline script failed: {tail[0]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def bench(
+    population: int = 256,
+    dataset: str = "mnist1d",
+    repeats: int = 3,
+    reference: bool = False,
+    baseline_script: str | None = None,
+    baseline_genomes: int = 48,
+    seed: int = 0,
+) -> dict:
+    """Measure evaluations per second; see the module docstring."""
+    if population < 1 or repeats < 1:
+        raise ValueError("population and repeats must be positive")
+    data = load_dataset(dataset)
+    train = TrainConfig()
+    key = jax.random.key(seed)
+    k_pop, k_eval = jax.random.split(key)
+    spec = LossTask().spec
+    programs = random_population(k_pop, spec, population)
+    report = {
+        "protocol": {"dataset": dataset, "population": population, **train.__dict__},
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "devices": [str(d) for d in jax.devices()],
+            "jax": jax.__version__,
+        },
+    }
+    fused = LossTask(train=train, interpreter="fused")
+    report["fused"] = _throughput(fused.accuracy, (programs, data), population, repeats, k_eval)
+    ceiling = lambda d, k: fused.baseline_accuracy(d, k, population)
+    report["ceiling"] = _throughput(ceiling, (data,), population, repeats, k_eval)
+    fused_rate = report["fused"]["evals_per_second"]
+    report["fused_over_ceiling"] = fused_rate / report["ceiling"]["evals_per_second"]
+    if reference:
+        naive = LossTask(train=train, interpreter="reference")
+        report["reference"] = _throughput(
+            naive.accuracy, (programs, data), population, repeats, k_eval
+        )
+        report["reference_over_ceiling"] = (
+            report["reference"]["evals_per_second"] / report["ceiling"]["evals_per_second"]
+        )
+    if baseline_script:
+        base = run_baseline_script(baseline_script, baseline_genomes, dataset)
+        report["deap_torch"] = base
+        report["fused_over_deap_torch"] = fused_rate / base["evals_per_s"]
+        if reference:
+            report["reference_over_deap_torch"] = (
+                report["reference"]["evals_per_second"] / base["evals_per_s"]
+            )
+    return report

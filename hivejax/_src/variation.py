@@ -1,0 +1,442 @@
+"""Variation operators: mutation and crossover of fixed-capacity register programs.
+
+Each operator is a pure function of one program (or two parents) and a key, so it reads
+as the textbook operator and is batched with ``vmap`` (``vmap_with_keys``). Because a
+program is a padded array, operators never change shapes: they move instructions with
+gathers, keep ``length`` in ``[1, max_length]``, and turn an impossible move (insert into
+a full program, delete the last instruction) into a no-op with ``jnp.where`` instead of a
+Python branch on traced data.
+
+Every child is a valid program (``is_valid``): ops index the op table, destinations are
+work registers, sources index the operand space, the length is in range and the constants
+are finite. Inactive slots stay valid too, because vmapped interpreters read them.
+
+Operators pick among *active* instructions (index ``< length``) and change something:
+point mutation draws a different op, argument mutation a different operand.
+"""
+
+from collections.abc import Callable
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from hivejax._src import ops
+from hivejax._src.program import Program, ProgramSpec
+
+_ARITY = np.asarray([op.arity for op in ops.OPS], np.int32)
+
+# Constants are clipped here so that repeated perturbation never overflows float32.
+CONST_LIMIT = 1e30
+
+_FIELDS = ("op", "dst", "src1", "src2")
+
+
+def _check_concrete_range(name: str, value, low: float, high: float = np.inf) -> None:
+    """Raise ``ValueError`` if a concrete ``value`` leaves ``[low, high]``; skip tracers."""
+    if isinstance(value, jax.core.Tracer):
+        return
+    v = np.asarray(value)
+    if not (np.all(v >= low) and np.all(v <= high)):
+        raise ValueError(f"{name} must lie in [{low}, {high}], got {value!r}")
+
+
+@struct.dataclass
+class MutationParams:
+    """How ``mutate`` picks and scales its operator. A PyTree: values may be traced.
+
+    Attributes:
+      point: relative weight of ``point_mutation`` (new op).
+      argument: relative weight of ``argument_mutation`` (new destination or source).
+      constant: relative weight of ``constant_mutation``.
+      insert: relative weight of ``insert_instruction``.
+      delete: relative weight of ``delete_instruction``.
+      const_sigma: standard deviation of the Gaussian added to constants.
+      const_all_prob: probability that a constant mutation perturbs every constant rather
+        than one.
+
+    Example:
+      >>> p = MutationParams().replace(insert=0.0, delete=0.0)
+      >>> check_mutation_params(p)
+    """
+
+    point: float = 0.3
+    argument: float = 0.3
+    constant: float = 0.2
+    insert: float = 0.1
+    delete: float = 0.1
+    const_sigma: float = 0.1
+    const_all_prob: float = 0.5
+
+    def weights(self) -> jax.Array:
+        """The operator weights in the order of ``MUTATIONS``."""
+        return jnp.stack([jnp.asarray(getattr(self, name), jnp.float32) for name in MUTATIONS])
+
+
+def check_mutation_params(params: MutationParams) -> None:
+    """Eagerly reject bad mutation settings with ``ValueError`` (traced values are skipped).
+
+    Example:
+      >>> check_mutation_params(MutationParams(point=-1.0))
+      Traceback (most recent call last):
+      ...
+      ValueError: MutationParams.point must lie in [0.0, inf], got -1.0
+    """
+    for name in MUTATIONS:
+        _check_concrete_range(f"MutationParams.{name}", getattr(params, name), 0.0)
+    weights = [getattr(params, name) for name in MUTATIONS]
+    if not any(isinstance(w, jax.core.Tracer) for w in weights):
+        if not np.all(sum(np.asarray(w, np.float64) for w in weights) > 0):
+            raise ValueError(f"MutationParams weights must not all be zero, got {weights}")
+    _check_concrete_range("MutationParams.const_sigma", params.const_sigma, 0.0)
+    _check_concrete_range("MutationParams.const_all_prob", params.const_all_prob, 0.0, 1.0)
+
+
+def _bits(key: jax.Array, n: int) -> jax.Array:
+    """``n`` uniform ``uint32`` words: one flat draw per operator call compiles fastest."""
+    return jax.random.bits(key, (n,), jnp.uint32)
+
+
+def _below(bits: jax.Array, n) -> jax.Array:
+    """Map uniform ``uint32`` bits to an ``int32`` in ``[0, n)``; ``n`` may be traced.
+
+    Plain modulo: the bias is below ``n / 2**32``, negligible for program sizes, and it
+    compiles much faster than ``jax.random.randint`` with a traced bound.
+    """
+    n = jnp.maximum(jnp.asarray(n, jnp.int32), 1).astype(jnp.uint32)
+    return (bits % n).astype(jnp.int32)
+
+
+def _uniform(bits: jax.Array) -> jax.Array:
+    """Map uniform ``uint32`` bits to a ``float32`` in ``[0, 1)``."""
+    return (bits >> 8).astype(jnp.float32) * (1.0 / (1 << 24))
+
+
+def _normal(bits: jax.Array) -> jax.Array:
+    """Map uniform ``uint32`` bits to standard normal ``float32`` (finite, ``|z| < 5.3``)."""
+    # 23 bits plus one half is exact in float32, so u lies strictly inside (0, 1).
+    u = ((bits >> 9).astype(jnp.float32) + 0.5) * (1.0 / (1 << 23))
+    return np.sqrt(2.0).astype(np.float32) * jax.scipy.special.erfinv(2.0 * u - 1.0)
+
+
+def _different(bits: jax.Array, value: jax.Array, n: int) -> jax.Array:
+    """A uniformly random value in ``[0, n)`` other than ``value`` (``value`` if ``n == 1``)."""
+    return ((value + 1 + _below(bits, max(n - 1, 1))) % n).astype(jnp.int32)
+
+
+# Random words each operator consumes.
+def _words(spec: ProgramSpec) -> dict[str, int]:
+    return {
+        "point": 2,
+        "argument": 4,
+        "constant": 1 + spec.num_consts,
+        "insert": 5,
+        "delete": 1,
+        "crossover": 4 + spec.num_consts,
+    }
+
+
+def _point(bits, spec, program):
+    i = _below(bits[0], program.length)
+    new_op = _different(bits[1], program.op[i], ops.NUM_OPS)
+    return program.replace(op=program.op.at[i].set(new_op))
+
+
+def point_mutation(key: jax.Array, spec: ProgramSpec, program: Program) -> Program:
+    """Replace the op of one active instruction with a different random op.
+
+    Example:
+      >>> from hivejax._src.program import make_program
+      >>> spec = ProgramSpec()
+      >>> p = make_program(spec, [("r0", "sub", "x", "y")])
+      >>> child = point_mutation(jax.random.key(0), spec, p)
+      >>> bool(child.op[0] != p.op[0]), bool((child.dst == p.dst).all())
+      (True, True)
+    """
+    return _point(_bits(key, _words(spec)["point"]), spec, program)
+
+
+def _argument(bits, spec, program):
+    i = _below(bits[0], program.length)
+    arity = jnp.asarray(_ARITY)[program.op[i]]
+    field = _below(bits[1], 1 + arity)  # 0 dst, 1 src1, 2 src2
+    new_dst = _different(bits[2], program.dst[i], spec.num_registers)
+    new_src1 = _different(bits[3], program.src1[i], spec.num_operands)
+    new_src2 = _different(bits[3], program.src2[i], spec.num_operands)
+    return program.replace(
+        dst=program.dst.at[i].set(jnp.where(field == 0, new_dst, program.dst[i])),
+        src1=program.src1.at[i].set(jnp.where(field == 1, new_src1, program.src1[i])),
+        src2=program.src2.at[i].set(jnp.where(field == 2, new_src2, program.src2[i])),
+    )
+
+
+def argument_mutation(key: jax.Array, spec: ProgramSpec, program: Program) -> Program:
+    """Replace the destination or a read source of one active instruction.
+
+    The field is uniform over the destination and the sources the op reads (a unary op's
+    ignored second source is never chosen); the new value differs from the old one.
+
+    Example:
+      >>> from hivejax._src.program import make_program
+      >>> spec = ProgramSpec()
+      >>> p = make_program(spec, [("r0", "sub", "x", "y")])
+      >>> child = argument_mutation(jax.random.key(0), spec, p)
+      >>> int((child.dst != p.dst).sum() + (child.src1 != p.src1).sum()
+      ...     + (child.src2 != p.src2).sum())
+      1
+    """
+    return _argument(_bits(key, _words(spec)["argument"]), spec, program)
+
+
+def _constant(bits, spec, program, sigma, all_consts):
+    if spec.num_consts == 0:
+        return program
+    one = jnp.arange(spec.num_consts) == _below(bits[0], spec.num_consts)
+    mask = jnp.logical_or(one, jnp.asarray(all_consts, bool))
+    noise = jnp.asarray(sigma, jnp.float32) * _normal(bits[1 : 1 + spec.num_consts])
+    consts = jnp.where(mask, program.consts + noise, program.consts)
+    consts = jnp.clip(consts, -CONST_LIMIT, CONST_LIMIT).astype(program.consts.dtype)
+    return program.replace(consts=consts)
+
+
+def constant_mutation(
+    key: jax.Array,
+    spec: ProgramSpec,
+    program: Program,
+    sigma: float | jax.Array = 0.1,
+    all_consts: bool | jax.Array = False,
+) -> Program:
+    """Add ``sigma``-scaled Gaussian noise to one random constant, or to all of them.
+
+    ``sigma`` and ``all_consts`` may be traced. A no-op when the spec has no constants.
+    Results are clipped to ``+-CONST_LIMIT`` so they stay finite.
+
+    Example:
+      >>> spec = ProgramSpec(num_consts=3)
+      >>> from hivejax._src.program import make_program
+      >>> p = make_program(spec, [("r0", "mul", "x", "c0")], consts=(1.0, 2.0, 3.0))
+      >>> child = constant_mutation(jax.random.key(0), spec, p, sigma=0.5)
+      >>> int((child.consts != p.consts).sum())
+      1
+    """
+    return _constant(_bits(key, _words(spec)["constant"]), spec, program, sigma, all_consts)
+
+
+def _insert(bits, spec, program):
+    pos = _below(bits[0], program.length + 1)
+    new = {
+        "op": _below(bits[1], ops.NUM_OPS),
+        "dst": _below(bits[2], spec.num_registers),
+        "src1": _below(bits[3], spec.num_operands),
+        "src2": _below(bits[4], spec.num_operands),
+    }
+    full = program.length >= spec.max_length
+    idx = jnp.arange(spec.max_length)
+    source = jnp.where(idx > pos, idx - 1, idx)
+    fields = {}
+    for name in _FIELDS:
+        old = getattr(program, name)
+        shifted = jnp.where(idx == pos, new[name], old[source])
+        fields[name] = jnp.where(full, old, shifted)
+    length = jnp.where(full, program.length, program.length + 1).astype(jnp.int32)
+    return program.replace(length=length, **fields)
+
+
+def insert_instruction(key: jax.Array, spec: ProgramSpec, program: Program) -> Program:
+    """Insert a random instruction at a random position ``<= length``, shifting the rest.
+
+    A no-op when the program is full (``length == max_length``).
+
+    Example:
+      >>> from hivejax._src.program import make_program
+      >>> spec = ProgramSpec()
+      >>> p = make_program(spec, [("r0", "sub", "x", "y")])
+      >>> int(insert_instruction(jax.random.key(0), spec, p).length)
+      2
+    """
+    return _insert(_bits(key, _words(spec)["insert"]), spec, program)
+
+
+def _delete(bits, spec, program):
+    pos = _below(bits[0], program.length)
+    keep = program.length <= 1
+    idx = jnp.arange(spec.max_length)
+    source = jnp.where(idx >= pos, jnp.minimum(idx + 1, spec.max_length - 1), idx)
+    fields = {
+        name: jnp.where(keep, getattr(program, name), getattr(program, name)[source])
+        for name in _FIELDS
+    }
+    length = jnp.where(keep, program.length, program.length - 1).astype(jnp.int32)
+    return program.replace(length=length, **fields)
+
+
+def delete_instruction(key: jax.Array, spec: ProgramSpec, program: Program) -> Program:
+    """Remove one random active instruction, shifting later ones down.
+
+    A no-op on a one-instruction program, so ``length`` stays ``>= 1``.
+
+    Example:
+      >>> from hivejax._src.program import make_program
+      >>> spec = ProgramSpec()
+      >>> p = make_program(spec, [("r1", "sub", "x", "y"), ("r0", "exp", "r1", "r1")])
+      >>> int(delete_instruction(jax.random.key(0), spec, p).length)
+      1
+    """
+    return _delete(_bits(key, _words(spec)["delete"]), spec, program)
+
+
+def _crossover(bits, spec, parent_a, parent_b):
+    la, lb, cap = parent_a.length, parent_b.length, spec.max_length
+    cut1, cut2 = _below(bits[0], la + 1), _below(bits[1], la + 1)
+    i1, i2 = jnp.minimum(cut1, cut2), jnp.maximum(cut1, cut2)
+    j1 = _below(bits[2], lb)
+    kept = la - (i2 - i1)
+    room = cap - kept  # >= 1 whenever nothing of a is kept
+    seg = 1 + _below(bits[3], jnp.minimum(lb - j1, room))
+    seg = jnp.where(room > 0, seg, 0)
+
+    k = jnp.arange(cap)
+    from_b = (k >= i1) & (k < i1 + seg)
+    a_idx = jnp.clip(jnp.where(k < i1, k, k - seg + i2 - i1), 0, cap - 1)
+    b_idx = jnp.clip(j1 + k - i1, 0, cap - 1)
+    fields = {
+        name: jnp.where(from_b, getattr(parent_b, name)[b_idx], getattr(parent_a, name)[a_idx])
+        for name in _FIELDS
+    }
+    take_a = (bits[4 : 4 + spec.num_consts] >> 31) == 0
+    consts = jnp.where(take_a, parent_a.consts, parent_b.consts)
+    length = jnp.clip(kept + seg, 1, cap).astype(jnp.int32)
+    return Program(consts=consts, length=length, **fields)
+
+
+def crossover(key: jax.Array, spec: ProgramSpec, parent_a: Program, parent_b: Program) -> Program:
+    """Linear two-point crossover: a segment of ``parent_a`` is replaced by one of ``b``.
+
+    The child is ``a[:i1] + b[j1:j2] + a[i2:len_a]`` with ``0 <= i1 <= i2 <= len_a`` and a
+    non-empty segment of ``b``'s active instructions, shortened so the child fits the
+    capacity; its length is therefore in ``[1, max_length]`` and every active child
+    instruction is an active instruction of a parent. ``a``'s tail, which usually writes
+    the output, is kept. Each constant slot comes from either parent with probability 1/2.
+
+    Example:
+      >>> from hivejax._src.program import make_program
+      >>> spec = ProgramSpec()
+      >>> a = make_program(spec, [("r0", "sub", "x", "y")] * 3)
+      >>> b = make_program(spec, [("r0", "add", "x", "y")] * 2)
+      >>> child = crossover(jax.random.key(0), spec, a, b)
+      >>> 1 <= int(child.length) <= spec.max_length
+      True
+    """
+    return _crossover(_bits(key, _words(spec)["crossover"]), spec, parent_a, parent_b)
+
+
+# The single-parent operators, in the order of ``MutationParams.weights``.
+MUTATIONS: dict[str, Callable[..., Program]] = {
+    "point": point_mutation,
+    "argument": argument_mutation,
+    "constant": constant_mutation,
+    "insert": insert_instruction,
+    "delete": delete_instruction,
+}
+
+
+def _mutate_words(spec: ProgramSpec) -> int:
+    # Two words pick the operator; the chosen operator reads the words after them (only
+    # one branch's result is kept, so the branches may share words).
+    words = _words(spec)
+    return 2 + max(words[name] for name in MUTATIONS)
+
+
+def _mutate(bits, spec, program, params):
+    u = _uniform(bits[:2])
+    # Inverse CDF over the weights: the first operator whose CDF exceeds the target has a
+    # positive weight; the clip guards against the target rounding up to the total.
+    weights = params.weights()
+    cdf = jnp.cumsum(weights)
+    last_positive = len(MUTATIONS) - 1 - jnp.argmax((weights > 0)[::-1])
+    choice = jnp.minimum(jnp.sum(u[0] * cdf[-1] >= cdf[:-1]), last_positive).astype(jnp.int32)
+    all_consts = u[1] < params.const_all_prob
+    branches = [
+        lambda b, p: _point(b, spec, p),
+        lambda b, p: _argument(b, spec, p),
+        lambda b, p: _constant(b, spec, p, params.const_sigma, all_consts),
+        lambda b, p: _insert(b, spec, p),
+        lambda b, p: _delete(b, spec, p),
+    ]
+    return jax.lax.switch(choice, branches, bits[2:], program)
+
+
+def mutate(key: jax.Array, spec: ProgramSpec, program: Program, params: MutationParams) -> Program:
+    """Apply one operator of ``MUTATIONS``, drawn with probability proportional to its weight.
+
+    Example:
+      >>> from hivejax._src.program import random_program
+      >>> spec = ProgramSpec()
+      >>> p = random_program(jax.random.key(0), spec)
+      >>> child = mutate(jax.random.key(1), spec, p, MutationParams())
+      >>> bool(is_valid(spec, child))
+      True
+    """
+    return _mutate(_bits(key, _mutate_words(spec)), spec, program, params)
+
+
+@partial(jax.jit, static_argnames=("operator", "spec"))
+def vmap_with_keys(operator: Callable, key: jax.Array, spec: ProgramSpec, *populations, **kwargs):
+    """Apply a one-program ``operator(key, spec, *programs, **kwargs)`` to a population.
+
+    Individual ``i`` gets key ``jax.random.split(key, n)[i]``; ``kwargs`` are shared and
+    traced (arrays or PyTrees such as ``MutationParams``). Jitted, with ``operator`` and
+    ``spec`` static.
+
+    Example:
+      >>> from hivejax._src.program import random_population
+      >>> spec = ProgramSpec()
+      >>> pop = random_population(jax.random.key(0), spec, 8)
+      >>> children = vmap_with_keys(mutate, jax.random.key(1), spec, pop,
+      ...                           params=MutationParams())
+      >>> children.op.shape
+      (8, 16)
+    """
+    n = populations[0].length.shape[0]
+    keys = jax.random.split(key, n)
+    return jax.vmap(lambda k, *ps: operator(k, spec, *ps, **kwargs))(keys, *populations)
+
+
+def is_valid(spec: ProgramSpec, program: Program) -> jax.Array:
+    """Whether a program (or each of a population) is well formed. Jittable.
+
+    Checks every slot, active or not, because interpreters read them all: op codes,
+    destinations and sources in range, ``1 <= length <= max_length``, finite constants,
+    ``int32``/``float32`` dtypes and the spec's shapes. Returns a bool array with the
+    population's batch shape (a scalar for one program).
+
+    Example:
+      >>> from hivejax._src.program import random_program
+      >>> spec = ProgramSpec()
+      >>> p = random_program(jax.random.key(0), spec)
+      >>> bool(is_valid(spec, p)), bool(is_valid(spec, p.replace(length=p.length * 0)))
+      (True, False)
+    """
+    batch = program.length.shape
+    shapes_ok = all(
+        getattr(program, name).shape == (*batch, spec.max_length) for name in _FIELDS
+    ) and program.consts.shape == (*batch, spec.num_consts)
+    dtypes_ok = all(getattr(program, name).dtype == jnp.int32 for name in (*_FIELDS, "length"))
+    dtypes_ok = dtypes_ok and program.consts.dtype == jnp.float32
+    if not (shapes_ok and dtypes_ok):
+        return jnp.zeros(batch, bool)
+
+    def in_range(x, high):
+        return jnp.all((x >= 0) & (x < high), axis=-1)
+
+    return (
+        in_range(program.op, ops.NUM_OPS)
+        & in_range(program.dst, spec.num_registers)
+        & in_range(program.src1, spec.num_operands)
+        & in_range(program.src2, spec.num_operands)
+        & (program.length >= 1)
+        & (program.length <= spec.max_length)
+        & jnp.all(jnp.isfinite(program.consts), axis=-1)
+    )

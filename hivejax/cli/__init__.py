@@ -1,0 +1,1 @@
+"""The ``hivejax`` command line."""

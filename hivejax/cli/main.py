@@ -1,0 +1,233 @@
+"""``hivejax``: evolve, evaluate, show and benchmark programs.
+
+User errors (bad flags, missing or malformed files, bad programs) print one line,
+``hivejax: error: ...``, and exit with status 2; they never print a traceback.
+"""
+
+import argparse
+import json
+import pathlib
+import sys
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line instead of usage + message
+        raise UsageError(f"{self.prog}: {message}")
+
+
+class UsageError(Exception):
+    """An error in what the user asked for; printed as one line."""
+
+
+def _positive(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
+def _add_protocol_flags(p):
+    p.add_argument("--task", default="loss", choices=["loss"], help="what programs define")
+    p.add_argument("--dataset", default="mnist1d", choices=["mnist1d", "digits"])
+    p.add_argument("--steps", type=_positive, default=100, help="training steps per evaluation")
+    p.add_argument("--batch-size", type=_positive, default=32)
+    p.add_argument("--learning-rate", type=_positive_float, default=1e-3)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="hivejax", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("evolve", help="search for programs")
+    _add_protocol_flags(p)
+    p.add_argument("--population", type=_positive, default=256)
+    p.add_argument("--generations", type=_positive, default=30)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, type=pathlib.Path, help="run directory")
+    p.add_argument(
+        "--seed-programs",
+        nargs="+",
+        default=[],
+        metavar="PROGRAM",
+        help="start from these programs (paths or builtin:NAME) as well as random ones",
+    )
+    p.add_argument(
+        "--final-seeds",
+        type=_positive,
+        default=3,
+        help="fresh keys on which the best program and the baseline are re-scored",
+    )
+    p.add_argument("--no-progress", action="store_true", help="print no progress bar")
+
+    p = sub.add_parser("evaluate", help="score one program against the baseline")
+    p.add_argument("program", help="a program file (JSON or binary) or builtin:NAME")
+    _add_protocol_flags(p)
+    p.add_argument("--seeds", type=_positive, default=3)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("show", help="print a program as a formula, or as JSON")
+    p.add_argument("program", help="a program file (JSON or binary) or builtin:NAME")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("bench", help="fitness evaluations per second (shared/bench protocol)")
+    p.add_argument("--dataset", default="mnist1d", choices=["mnist1d", "digits"])
+    p.add_argument("--population", type=_positive, default=256)
+    p.add_argument("--repeats", type=_positive, default=3)
+    p.add_argument(
+        "--reference", action="store_true", help="also time the naive reference interpreter"
+    )
+    p.add_argument(
+        "--baseline-script",
+        metavar="PATH",
+        help="also run the DEAP + PyTorch baseline script, side by side",
+    )
+    p.add_argument("--baseline-genomes", type=_positive, default=48)
+    p.add_argument("--json", action="store_true")
+    return parser
+
+
+def _train_config(args):
+    from hivejax._src.tasks.training import TrainConfig
+
+    return TrainConfig(
+        steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate
+    )
+
+
+def _cmd_evolve(args):
+    from hivejax._src.cli_progress import progress_printer
+    from hivejax._src.engine import EvolveConfig, evolve
+
+    config = EvolveConfig(
+        task=args.task,
+        dataset=args.dataset,
+        population=args.population,
+        generations=args.generations,
+        seed=args.seed,
+        seed_programs=tuple(args.seed_programs),
+        train=_train_config(args),
+        final_seeds=args.final_seeds,
+    )
+    with progress_printer(config.generations, enabled=not args.no_progress) as on_generation:
+        summary = evolve(config, args.out, on_generation=on_generation)
+    print(
+        f"best accuracy {summary['best_fitness']:.4f} | re-scored "
+        f"{summary['final']['program']['mean']:.4f} vs cross-entropy "
+        f"{summary['baseline_accuracy']:.4f} | {summary['evals_per_second']:.1f} evals/s | "
+        f"{summary['best_formula']}"
+    )
+    print(f"wrote {args.out}/metrics.jsonl, best.json, summary.json")
+
+
+def _cmd_evaluate(args):
+    import jax
+
+    from hivejax._src.data import load_dataset
+    from hivejax._src.engine import paired_scores
+    from hivejax._src.formats import load_program
+    from hivejax._src.tasks.loss import LossTask
+
+    spec, program = load_program(args.program)
+    task = LossTask(train=_train_config(args))
+    if spec != task.spec:
+        raise ValueError(f"{args.program}: program shape {spec} does not match the task's")
+    scores = paired_scores(task, program, load_dataset(args.dataset), range(args.seeds))
+    result = {
+        "program": args.program,
+        "task": args.task,
+        "dataset": args.dataset,
+        **scores,
+        "devices": [str(d) for d in jax.devices()],
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        p, b = scores["program"], scores["baseline"]
+        print(
+            f"{args.program}: {p['mean']:.4f} ± {p['std']:.4f}  "
+            f"cross-entropy: {b['mean']:.4f} ± {b['std']:.4f}  ({args.seeds} seeds)"
+        )
+
+
+def _cmd_show(args):
+    from hivejax._src.formats import load_program, to_json
+    from hivejax._src.formula import formula
+
+    spec, program = load_program(args.program)
+    if args.json:
+        print(json.dumps(to_json(spec, program), indent=2))
+    else:
+        print(formula(spec, program))
+
+
+def _cmd_bench(args):
+    from hivejax._src.bench import bench
+
+    report = bench(
+        population=args.population,
+        dataset=args.dataset,
+        repeats=args.repeats,
+        reference=args.reference,
+        baseline_script=args.baseline_script,
+        baseline_genomes=args.baseline_genomes,
+    )
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    for name in ("fused", "reference", "ceiling"):
+        if name in report:
+            r = report[name]
+            print(
+                f"{name:>10}: {r['evals_per_second']:8.1f} evals/s "
+                f"(compile {r['compile_seconds']:.1f} s)"
+            )
+    if "deap_torch" in report:
+        print(f"{'deap+torch':>10}: {report['deap_torch']['evals_per_s']:8.1f} evals/s")
+    for key, value in report.items():
+        if "_over_" in key:
+            print(f"{key}: {value:.2f}")
+
+
+COMMANDS = {
+    "evolve": _cmd_evolve,
+    "evaluate": _cmd_evaluate,
+    "show": _cmd_show,
+    "bench": _cmd_bench,
+}
+
+
+def main(argv=None) -> int:
+    from hivejax._src.formats import DecodeError
+
+    try:
+        args = build_parser().parse_args(argv)
+        COMMANDS[args.command](args)
+    except UsageError as e:
+        print(f"hivejax: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except (DecodeError, ValueError, OSError, RuntimeError) as e:
+        print(f"hivejax: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("hivejax: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

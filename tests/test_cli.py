@@ -1,0 +1,126 @@
+"""The command line: outputs, files written, and one-line errors for user mistakes."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from hivejax._src.formats import from_json
+from hivejax.cli.main import main
+
+TINY = ["--dataset", "digits", "--steps", "10"]
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_show_formula_and_json(capsys):
+    code, out, _ = run_cli(capsys, "show", "builtin:cross_entropy")
+    assert code == 0 and out.strip() == "-sum_c(y * (x - lse_c(x)))"
+    code, out, _ = run_cli(capsys, "show", "builtin:mse", "--json")
+    spec, program = from_json(json.loads(out))
+    assert code == 0 and int(program.length) == 2 and spec.inputs == ("x", "y")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["evolve", "--population", "0", "--out", "x"],
+        ["evolve", "--dataset", "imagenet", "--out", "x"],
+        ["evolve"],
+        ["frobnicate"],
+        ["show", "builtin:nope"],
+        ["show", "/no/such/file.json"],
+        ["evaluate", "builtin:mse", "--seeds", "-1"],
+    ],
+)
+def test_user_errors_are_one_line(capsys, argv):
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 2
+    assert err.startswith("hivejax: error:") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+
+
+def test_malformed_program_file_is_one_line(capsys, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "hivejax.program", "version": 99}')
+    code, _, err = run_cli(capsys, "show", str(bad))
+    assert code == 2 and "version" in err and err.count("\n") == 1
+
+
+def test_console_script_prints_no_traceback(tmp_path):
+    bad = tmp_path / "garbage.bin"
+    bad.write_bytes(b"\x00\x01garbage")
+    exe = [sys.executable, "-m", "hivejax.cli.main", "show", str(bad)]
+    done = subprocess.run(exe, capture_output=True, text=True, check=False)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("hivejax: error:")
+
+
+def test_evaluate_json_pairs_program_and_baseline(capsys):
+    code, out, _ = run_cli(
+        capsys, "evaluate", "builtin:cross_entropy", *TINY, "--seeds", "2", "--json"
+    )
+    result = json.loads(out)
+    assert code == 0 and result["seeds"] == [0, 1]
+    # The builtin is cross-entropy itself, trained under the same keys as the baseline.
+    for p, b in zip(result["program"]["per_seed"], result["baseline"]["per_seed"], strict=True):
+        assert abs(p - b) <= 0.003
+
+
+def _evolve(capsys, out_dir, *extra):
+    return run_cli(
+        capsys,
+        "evolve",
+        *TINY,
+        "--population",
+        "8",
+        "--generations",
+        "3",
+        "--seed",
+        "5",
+        "--out",
+        str(out_dir),
+        "--final-seeds",
+        "1",
+        "--no-progress",
+        *extra,
+    )
+
+
+def test_evolve_writes_run_and_is_deterministic(capsys, tmp_path):
+    code, out, err = _evolve(capsys, tmp_path / "a", "--seed-programs", "builtin:mse")
+    assert code == 0, err
+    assert _evolve(capsys, tmp_path / "b", "--seed-programs", "builtin:mse")[0] == 0
+    runs = []
+    for name in ("a", "b"):
+        lines = [
+            json.loads(x) for x in (tmp_path / name / "metrics.jsonl").read_text().splitlines()
+        ]
+        assert [m["generation"] for m in lines] == [0, 1, 2]
+        for m in lines:  # timings differ run to run; everything else must not
+            del m["seconds"], m["evals_per_second"]
+        best = json.loads((tmp_path / name / "best.json").read_text())
+        summary = json.loads((tmp_path / name / "summary.json").read_text())
+        assert {
+            "best_fitness",
+            "baseline_accuracy",
+            "evals_per_second",
+            "compile_seconds",
+            "wall_seconds",
+        } <= set(summary)
+        runs.append((lines, best))
+    assert runs[0] == runs[1]
+    # The seeded mse program scores at least what the best program reports.
+    assert runs[0][0][-1]["best_so_far"] >= runs[0][0][0]["best_accuracy"]
+
+
+def test_evolve_refuses_to_overwrite_a_run(capsys, tmp_path):
+    (tmp_path / "metrics.jsonl").write_text("earlier results\n")
+    code, _, err = _evolve(capsys, tmp_path)
+    assert code == 2 and "already holds a run" in err
+    assert (tmp_path / "metrics.jsonl").read_text() == "earlier results\n"
