@@ -17,6 +17,7 @@ Decisions a user should know:
 """
 
 import dataclasses
+import functools
 import json
 import os
 import pathlib
@@ -94,16 +95,19 @@ def _seed_population(state, programs: list[Program]):
     return state.replace(population=pop)
 
 
+@functools.partial(jax.jit, static_argnums=0)
+def _paired(task, program: Program, data, key):
+    batch = jax.tree.map(lambda a: jnp.asarray(a)[None], program)
+    return task.accuracy(batch, data, key)[0], task.baseline_accuracy(data, key)[0]
+
+
 def paired_scores(task, program: Program, data, seeds) -> dict:
     """Accuracy of ``program`` and of the cross-entropy baseline under the same keys."""
-    accuracy = jax.jit(task.accuracy)
-    baseline = jax.jit(task.baseline_accuracy)
-    batch = jax.tree.map(lambda a: jnp.asarray(a)[None], program)
     prog, base = [], []
     for seed in seeds:
-        key = jax.random.key(seed)
-        prog.append(float(accuracy(batch, data, key)[0]))
-        base.append(float(baseline(data, key)[0]))
+        p, b = _paired(task, program, data, jax.random.key(seed))
+        prog.append(float(p))
+        base.append(float(b))
 
     def stats(xs):
         xs = np.asarray(xs, np.float64)
