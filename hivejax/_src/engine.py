@@ -16,23 +16,36 @@ Decisions a user should know:
   is refused. ``best.json`` and ``summary.json`` are written atomically.
 """
 
+import contextlib
 import dataclasses
 import functools
 import json
 import os
 import pathlib
+import signal
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import PartitionSpec as P
 
 from hivejax._src import formats
 from hivejax._src.canonical import canonical_hash, canonicalize
 from hivejax._src.data import load_dataset
 from hivejax._src.formula import formula
+from hivejax._src.parallel.checkpoint import Checkpointer, read_record, restore_state
+from hivejax._src.parallel.islands import Migration, migrate, migrate_islands
+from hivejax._src.parallel.mesh import (
+    POP,
+    check_population,
+    make_mesh,
+    replicated,
+    sharded_accuracy,
+)
 from hivejax._src.program import Program
 from hivejax._src.strategy import RegularizedEvolution
 from hivejax._src.tasks.loss import LossTask
@@ -53,6 +66,10 @@ class EvolveConfig:
     seed_programs: tuple[str, ...] = ()
     train: TrainConfig = TrainConfig()
     final_seeds: int = 3
+    migration: Migration = Migration()
+    data_parallel: int = 1
+    checkpoint_every: int = 0
+    keep_checkpoints: int = 3
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -63,6 +80,16 @@ class EvolveConfig:
             raise ValueError(f"generations must be at least 1, got {self.generations}")
         if self.final_seeds < 1:
             raise ValueError(f"final_seeds must be at least 1, got {self.final_seeds}")
+        if self.data_parallel < 1 or self.train.batch_size % self.data_parallel:
+            raise ValueError(
+                f"data_parallel ({self.data_parallel}) must divide the batch size "
+                f"({self.train.batch_size})"
+            )
+        if self.checkpoint_every < 0 or self.keep_checkpoints < 1:
+            raise ValueError(
+                f"need checkpoint_every >= 0 (got {self.checkpoint_every}) and "
+                f"keep_checkpoints >= 1 (got {self.keep_checkpoints})"
+            )
 
 
 def fitness_from_accuracy(accuracy: jax.Array) -> jax.Array:
@@ -85,14 +112,15 @@ def write_json_atomic(path: pathlib.Path, obj) -> None:
         raise
 
 
-def _seed_population(state, programs: list[Program]):
-    """Put the given programs at the front of the strategy's initial population."""
-    if not programs:
-        return state
-    pop = state.population
-    for i, p in enumerate(programs):
-        pop = jax.tree.map(lambda all_, one, i=i: all_.at[i].set(one), pop, p)
-    return state.replace(population=pop)
+def _seed_population(states, programs: list[Program]):
+    """Put the given programs first in the initial islands: program ``j`` goes to island
+    ``j mod islands``, so seeds spread over the islands."""
+    islands = states.fitness.shape[0]
+    pop = states.population
+    for j, p in enumerate(programs):
+        i, slot = j % islands, j // islands
+        pop = jax.tree.map(lambda all_, one, i=i, s=slot: all_.at[i, s].set(one), pop, p)
+    return states.replace(population=pop)
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -116,19 +144,126 @@ def paired_scores(task, program: Program, data, seeds) -> dict:
     return {"seeds": list(seeds), "program": stats(prog), "baseline": stats(base)}
 
 
+def build_generation(strategy, params, task, data, mesh, migration: Migration, k_eval):
+    """One generation of the stacked islands as a jitted ``(states, key, g) -> (states, summary)``.
+
+    ``ask`` and ``tell`` run vmapped over the islands, replicated on every device; the
+    fitness evaluation of the whole population (all islands) is sharded over the mesh's
+    ``pop`` axis. After ``tell``, generation ``g`` migrates if ``g + 1`` is a multiple of
+    the interval: by a collective permute between devices when there is one island per
+    device, by the same permute over the vmapped island axis otherwise.
+    """
+    islands = migration.islands
+    evaluate = sharded_accuracy(task, mesh)
+    if islands == mesh.shape[POP]:
+
+        def one_island_per_device(states):
+            one = jax.tree.map(lambda x: x[0], states)
+            return jax.tree.map(lambda x: x[None], migrate(one, migration, POP))
+
+        exchange = jax.shard_map(
+            one_island_per_device, mesh=mesh, in_specs=P(POP), out_specs=P(POP), check_vma=False
+        )
+    else:
+        exchange = lambda states: migrate_islands(states, migration)
+
+    def generation(states, key, g):
+        k_ask, k_tell = jax.random.split(key)
+        ask = jax.vmap(strategy.ask, in_axes=(0, 0, None))
+        population, states = ask(jax.random.split(k_ask, islands), states, params)
+        flat = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), population)
+        accuracy = evaluate(flat, data, k_eval)
+        fitness = fitness_from_accuracy(accuracy).reshape(islands, -1)
+        tell = jax.vmap(strategy.tell, in_axes=(0, 0, 0, 0, None))
+        states, _ = tell(jax.random.split(k_tell, islands), population, fitness, states, params)
+        if islands > 1:
+            due = (g + 1) % migration.interval == 0
+            moved = exchange(states)
+            states = jax.tree.map(lambda a, b: jnp.where(due, a, b), moved, states)
+        valid = ~jnp.isnan(accuracy)
+        summary = {
+            "best_accuracy": jnp.nanmax(jnp.where(valid, accuracy, -jnp.inf)),
+            "mean_accuracy": jnp.sum(jnp.where(valid, accuracy, 0.0)) / jnp.maximum(valid.sum(), 1),
+            "broken": (~valid).sum(),
+            "best_so_far": -jnp.min(states.best_fitness),
+        }
+        return states, summary
+
+    rep = replicated(mesh)
+    return jax.jit(generation, in_shardings=(rep, rep, rep), out_shardings=rep)
+
+
+def best_of(states) -> tuple[Program, jax.Array]:
+    """The best program over all islands and its fitness (minimised)."""
+    i = jnp.argmin(states.best_fitness)
+    return jax.tree.map(lambda x: x[i], states.best_program), states.best_fitness[i]
+
+
+def config_from_dict(d: dict) -> EvolveConfig:
+    """The inverse of the ``config`` entry of ``summary.json`` and of a checkpoint."""
+    d = dict(d)
+    d["train"] = TrainConfig(**d["train"])
+    d["migration"] = Migration(**d["migration"])
+    d["seed_programs"] = tuple(d["seed_programs"])
+    return EvolveConfig(**d)
+
+
+def resume_config(out: pathlib.Path) -> EvolveConfig:
+    """The config of the run whose checkpoints are in ``out`` (``ValueError`` if none)."""
+    _, record = read_record(out)
+    try:
+        return config_from_dict(record["config"])
+    except (KeyError, TypeError) as e:
+        raise ValueError(f"{out}: checkpoint holds no valid run config ({e})") from None
+
+
+@contextlib.contextmanager
+def _stop_requests():
+    """Turn SIGINT and SIGTERM into a flag the loop checks between generations."""
+    requested = []
+    if threading.current_thread() is not threading.main_thread():
+        yield requested
+        return
+    handler = lambda signum, frame: requested.append(signum)
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield requested
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
 def evolve(
     config: EvolveConfig,
     out: pathlib.Path,
     on_generation: Callable[[dict], None] | None = None,
+    *,
+    devices=None,
+    resume: bool = False,
 ) -> dict:
     """Run an evolution and write ``metrics.jsonl``, ``best.json`` and ``summary.json`` in ``out``.
 
     Returns the summary. ``on_generation`` receives each metrics line as it is written.
+    ``devices`` (default: all devices of all processes) form the mesh; the results do not
+    depend on how many there are. With ``resume``, the run continues from the latest
+    checkpoint in ``out`` (whose config must be ``config``, see ``resume_config``). On
+    SIGINT or SIGTERM the run saves a checkpoint after the current generation and raises
+    ``KeyboardInterrupt``. Only process 0 writes files; every process returns the summary.
     """
     t_start = time.perf_counter()
     out = pathlib.Path(out)
-    if (out / "metrics.jsonl").exists():
+    writer = jax.process_index() == 0
+    if not resume and (out / "metrics.jsonl").exists():
         raise FileExistsError(f"{out} already holds a run (metrics.jsonl); choose another --out")
+    mesh = make_mesh(devices, data=config.data_parallel)
+    migration = config.migration
+    check_population(config.population, mesh)
+    if config.population % migration.islands:
+        raise ValueError(
+            f"population {config.population} does not split into {migration.islands} islands"
+        )
+    island_size = config.population // migration.islands
+    migration.check(island_size)
     task = LossTask(train=config.train)
     spec = task.spec
     seeds = [formats.load_program(source) for source in config.seed_programs]
@@ -140,87 +275,128 @@ def evolve(
     if len(seeds) > config.population:
         raise ValueError(f"{len(seeds)} seed programs do not fit population {config.population}")
     data = load_dataset(config.dataset)
-    out.mkdir(parents=True, exist_ok=True)
 
-    strategy = RegularizedEvolution(spec=spec, population_size=config.population)
+    strategy = RegularizedEvolution(spec=spec, population_size=island_size)
     params = strategy.default_params
     key = jax.random.key(config.seed)
     k_init, k_eval, k_run = jax.random.split(key, 3)
-    state = _seed_population(strategy.init(k_init, params), [p for _, p in seeds])
+    rep = replicated(mesh)
 
-    @jax.jit
-    def generation(state, key):
-        k_ask, k_tell = jax.random.split(key)
-        population, state = strategy.ask(k_ask, state, params)
-        accuracy = task.accuracy(population, data, k_eval)
-        state, metrics = strategy.tell(
-            k_tell, population, fitness_from_accuracy(accuracy), state, params
+    @functools.partial(jax.jit, out_shardings=rep)
+    def initial_states(k):
+        states = jax.vmap(strategy.init, in_axes=(0, None))(
+            jax.random.split(k, migration.islands), params
         )
-        valid = ~jnp.isnan(accuracy)
-        summary = {
-            "best_accuracy": jnp.nanmax(jnp.where(valid, accuracy, -jnp.inf)),
-            "mean_accuracy": jnp.sum(jnp.where(valid, accuracy, 0.0)) / jnp.maximum(valid.sum(), 1),
-            "broken": (~valid).sum(),
-            "best_so_far": -state.best_fitness,
-        }
-        return state, summary
+        return _seed_population(states, [p for _, p in seeds])
 
+    states = initial_states(k_init)
+    start, eval_seconds = 0, 0.0
+    if resume:
+        step, record = read_record(out)
+        if record.get("config") != _config_dict(config):
+            raise ValueError(f"{out}: the checkpoint belongs to a run with another config")
+        host = restore_state(out, step, jax.device_get(states))
+        states = jax.device_put(host, rep)
+        start, eval_seconds = int(record["generation"]), float(record["eval_seconds"])
+        if writer:
+            _truncate_lines(out / "metrics.jsonl", int(record["metrics_lines"]))
+    elif writer:
+        out.mkdir(parents=True, exist_ok=True)
+
+    generation = build_generation(strategy, params, task, data, mesh, migration, k_eval)
     keys = jax.random.split(k_run, config.generations)
     t0 = time.perf_counter()
-    compiled = generation.lower(state, keys[0]).compile()
+    compiled = generation.lower(states, keys[0], jnp.int32(0)).compile()
     compile_seconds = time.perf_counter() - t0
 
-    eval_seconds = 0.0
-    with open(out / "metrics.jsonl", "w") as log:
-        for g in range(config.generations):
-            t0 = time.perf_counter()
-            state, m = compiled(state, keys[g])
-            m = jax.device_get(m)
-            dt = time.perf_counter() - t0
-            eval_seconds += dt
-            line = {
-                "generation": g,
-                "best_accuracy": float(m["best_accuracy"]),
-                "mean_accuracy": float(m["mean_accuracy"]),
-                "best_so_far": float(m["best_so_far"]),
-                "broken": int(m["broken"]),
-                "seconds": round(dt, 4),
-                "evals_per_second": round(config.population / dt, 2),
-            }
-            log.write(json.dumps(line) + "\n")
-            log.flush()
-            if on_generation is not None:
-                on_generation(line)
+    checkpointer = Checkpointer(out, config.keep_checkpoints)
 
-    best = jax.device_get(state.best_program)
+    def checkpoint(done: int, lines: int):
+        record = {
+            "config": _config_dict(config),
+            "generation": done,
+            "metrics_lines": lines,
+            "eval_seconds": eval_seconds,
+        }
+        checkpointer.save(done, jax.device_get(states), record)
+
+    log = open(out / "metrics.jsonl", "a") if writer else None  # noqa: SIM115
+    try:
+        with _stop_requests() as stop:
+            for g in range(start, config.generations):
+                t0 = time.perf_counter()
+                states, m = compiled(states, keys[g], jnp.int32(g))
+                m = jax.device_get(m)
+                dt = time.perf_counter() - t0
+                eval_seconds += dt
+                line = {
+                    "generation": g,
+                    "best_accuracy": float(m["best_accuracy"]),
+                    "mean_accuracy": float(m["mean_accuracy"]),
+                    "best_so_far": float(m["best_so_far"]),
+                    "broken": int(m["broken"]),
+                    "seconds": round(dt, 4),
+                    "evals_per_second": round(config.population / dt, 2),
+                }
+                if log is not None:
+                    log.write(json.dumps(line) + "\n")
+                    log.flush()
+                if on_generation is not None:
+                    on_generation(line)
+                done = g + 1
+                every = config.checkpoint_every
+                if stop or (every and done % every == 0 and done < config.generations):
+                    checkpoint(done, done)
+                if stop:
+                    raise KeyboardInterrupt(f"stopped after generation {g}; resume with --resume")
+    finally:
+        if log is not None:
+            log.close()
+        checkpointer.close()
+
+    best, best_fitness = jax.device_get(best_of(states))
     best = canonicalize(spec, best)
     final = paired_scores(task, best, data, range(1000, 1000 + config.final_seeds))
     best_doc = {
         **formats.to_json(spec, best),
         "hash": canonical_hash(spec, best),
         "formula": formula(spec, best),
-        "fitness": float(-state.best_fitness),
+        "fitness": float(-best_fitness),
     }
-    write_json_atomic(out / "best.json", best_doc)
-    evaluations = config.population * config.generations
+    evaluations = config.population * config.generations  # eval_seconds spans resumes too
     summary = {
         "config": _config_dict(config),
-        "best_fitness": float(-state.best_fitness),
+        "best_fitness": float(-best_fitness),
         "best_hash": best_doc["hash"],
         "best_formula": best_doc["formula"],
         "final": final,
         "baseline_accuracy": final["baseline"]["mean"],
         "evaluations": evaluations,
-        "evals_per_second": evaluations / eval_seconds,
+        "evals_per_second": evaluations / eval_seconds if eval_seconds else 0.0,
         "compile_seconds": compile_seconds,
         "wall_seconds": time.perf_counter() - t_start,
-        "devices": [str(d) for d in jax.devices()],
+        "resumed_from": start if resume else None,
+        "mesh": dict(mesh.shape),
+        "processes": jax.process_count(),
+        "devices": [str(d) for d in mesh.devices.flat],
     }
-    write_json_atomic(out / "summary.json", summary)
+    if writer:
+        write_json_atomic(out / "best.json", best_doc)
+        write_json_atomic(out / "summary.json", summary)
     return summary
+
+
+def _truncate_lines(path: pathlib.Path, lines: int) -> None:
+    """Keep the first ``lines`` lines of ``path``: drop what a stopped run wrote after its
+    last checkpoint, so the resumed run's lines follow on with no gap and no duplicate."""
+    kept = path.read_text().splitlines(keepends=True)[:lines] if path.exists() else []
+    if len(kept) < lines:
+        raise ValueError(f"{path} has fewer lines than the checkpoint records ({lines})")
+    with open(path, "w") as f:
+        f.writelines(kept)
 
 
 def _config_dict(config: EvolveConfig) -> dict:
     d = dataclasses.asdict(config)
     d["seed_programs"] = list(config.seed_programs)
-    return d
+    return json.loads(json.dumps(d))  # as it reads back from JSON

@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--population", type=_positive, default=256)
     p.add_argument("--generations", type=_positive, default=30)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, type=pathlib.Path, help="run directory")
+    p.add_argument("--out", type=pathlib.Path, help="run directory (required unless --resume)")
     p.add_argument(
         "--seed-programs",
         nargs="+",
@@ -73,6 +73,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="fresh keys on which the best program and the baseline are re-scored",
     )
     p.add_argument("--no-progress", action="store_true", help="print no progress bar")
+    g = p.add_argument_group("scale")
+    g.add_argument("--islands", type=_positive, default=1, help="sub-populations (ring)")
+    g.add_argument("--migration-interval", type=_positive, default=5, help="generations")
+    g.add_argument("--migration-count", type=_positive, default=1, help="programs per move")
+    g.add_argument(
+        "--data-parallel",
+        type=_positive,
+        default=1,
+        help="devices that split each training batch (the mesh's data axis)",
+    )
+    g.add_argument("--checkpoint-every", type=int, default=0, help="generations (0: never)")
+    g.add_argument("--keep-checkpoints", type=_positive, default=3)
+    g.add_argument(
+        "--resume",
+        type=pathlib.Path,
+        metavar="DIR",
+        help="continue the run in DIR from its latest checkpoint (its own flags apply)",
+    )
+    g.add_argument("--distributed", action="store_true", help="join a multi-process run")
+    g.add_argument("--coordinator-address", help="host:port of process 0")
+    g.add_argument("--num-processes", type=_positive)
+    g.add_argument("--process-id", type=int)
 
     p = sub.add_parser("evaluate", help="score one program against the baseline")
     p.add_argument("program", help="a program file (JSON or binary) or builtin:NAME")
@@ -110,28 +132,57 @@ def _train_config(args):
 
 
 def _cmd_evolve(args):
-    from hivejax._src.cli_progress import progress_printer
-    from hivejax._src.engine import EvolveConfig, evolve
+    if args.distributed:
+        from hivejax._src.parallel.distributed import initialize
 
-    config = EvolveConfig(
-        task=args.task,
-        dataset=args.dataset,
-        population=args.population,
-        generations=args.generations,
-        seed=args.seed,
-        seed_programs=tuple(args.seed_programs),
-        train=_train_config(args),
-        final_seeds=args.final_seeds,
-    )
-    with progress_printer(config.generations, enabled=not args.no_progress) as on_generation:
-        summary = evolve(config, args.out, on_generation=on_generation)
+        initialize(args.coordinator_address, args.num_processes, args.process_id)
+    elif args.coordinator_address or args.num_processes or args.process_id is not None:
+        raise UsageError("--coordinator-address etc. need --distributed")
+
+    import jax
+
+    from hivejax._src.cli_progress import progress_printer
+    from hivejax._src.engine import EvolveConfig, evolve, resume_config
+    from hivejax._src.parallel.islands import Migration
+
+    if args.resume is not None:
+        args.out = args.resume
+        config = resume_config(args.resume)
+    elif args.out is None:
+        raise UsageError("evolve needs --out DIR (or --resume DIR)")
+    else:
+        config = EvolveConfig(
+            task=args.task,
+            dataset=args.dataset,
+            population=args.population,
+            generations=args.generations,
+            seed=args.seed,
+            seed_programs=tuple(args.seed_programs),
+            train=_train_config(args),
+            final_seeds=args.final_seeds,
+            migration=Migration(
+                islands=args.islands,
+                interval=args.migration_interval,
+                count=args.migration_count,
+            ),
+            data_parallel=args.data_parallel,
+            checkpoint_every=args.checkpoint_every,
+            keep_checkpoints=args.keep_checkpoints,
+        )
+    show = not args.no_progress and jax.process_index() == 0
+    with progress_printer(config.generations, enabled=show) as on_generation:
+        summary = evolve(
+            config, args.out, on_generation=on_generation, resume=args.resume is not None
+        )
     print(
         f"best accuracy {summary['best_fitness']:.4f} | re-scored "
         f"{summary['final']['program']['mean']:.4f} vs cross-entropy "
         f"{summary['baseline_accuracy']:.4f} | {summary['evals_per_second']:.1f} evals/s | "
         f"{summary['best_formula']}"
     )
-    print(f"wrote {args.out}/metrics.jsonl, best.json, summary.json")
+    print(f"best hash {summary['best_hash']} (process {jax.process_index()})")
+    if jax.process_index() == 0:
+        print(f"wrote {args.out}/metrics.jsonl, best.json, summary.json")
 
 
 def _cmd_evaluate(args):

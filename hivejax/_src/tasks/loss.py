@@ -50,14 +50,19 @@ class LossTask:
                 f"interpreter must be 'fused' or 'reference', got {self.interpreter!r}"
             )
 
-    def accuracy(self, programs: Program, data: Dataset, key: jax.Array) -> jax.Array:
-        """Test accuracy ``[P]`` of each program used as the loss; NaN where training broke."""
+    def accuracy(
+        self, programs: Program, data: Dataset, key: jax.Array, data_axis: str | None = None
+    ) -> jax.Array:
+        """Test accuracy ``[P]`` of each program used as the loss; NaN where training broke.
+
+        ``data_axis``: split each batch over this mesh axis (see ``train_population``).
+        """
         if self.interpreter == "reference":
             loss = lambda p, x, y: interpreter.run(self.spec, p, (x, y)).mean()
-            return train_population(self.train, loss, programs, data, key)
+            return train_population(self.train, loss, programs, data, key, data_axis)
         compacted, _ = jax.vmap(lambda p: fused.compact(self.spec, p))(programs)
         loss = lambda p, x, y: fused.run(self.spec, p, (x, y)).mean()
-        return train_population(self.train, loss, compacted, data, key)
+        return train_population(self.train, loss, compacted, data, key, data_axis)
 
     def baseline_accuracy(self, data: Dataset, key: jax.Array, copies: int = 1) -> jax.Array:
         """Accuracy of cross-entropy under ``key``, ``copies`` times (the hard-coded ceiling)."""

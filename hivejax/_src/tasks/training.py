@@ -8,6 +8,15 @@ comparison with the baseline trained under the same key.
 A run whose loss or gradients go non-finite stops updating (its parameters are frozen
 by ``where``) and reports NaN accuracy; the others are unaffected because nothing mixes
 across the vmapped axis.
+
+Data parallelism: with ``data_axis`` (inside ``shard_map`` over a mesh with that axis),
+every device of the axis trains the same model on its equal slice of each batch, and the
+loss and gradients are averaged across the axis with ``pmean``. Each shard's loss is a
+mean over its slice, so the averaged gradient is the full-batch gradient and the model
+trains as one. A loss program's own reductions over *all* elements (the ``REDUCE_ALL``
+ops ``mean`` and ``std``) see only the local slice, though: for programs that use them,
+training on a ``data`` axis is a different (per-shard normalised) loss, not the same one.
+Reductions over the class axis and elementwise ops are unaffected.
 """
 
 import dataclasses
@@ -50,6 +59,7 @@ def train_population(
     members,
     data: Dataset,
     key: jax.Array,
+    data_axis: str | None = None,
 ) -> jax.Array:
     """Test accuracy ``[P]`` of one model per member, each trained with ``loss_fn(member, ...)``.
 
@@ -59,6 +69,8 @@ def train_population(
       members: a PyTree with a leading population axis (programs, or anything vmappable).
       data: the dataset.
       key: one key shared by the whole population (model init and batch order).
+      data_axis: a mesh axis to split each batch over (call inside ``shard_map``); the
+        batch size must divide by its size. See the module docstring.
 
     Returns:
       Accuracy per member, NaN where training went non-finite.
@@ -69,6 +81,16 @@ def train_population(
     params0 = model.init(k_init, data.x_train[:1])
     n_train = data.x_train.shape[0]
     batches = jax.random.randint(k_batch, (config.steps, config.batch_size), 0, n_train)
+    if data_axis is not None:
+        shards = jax.lax.axis_size(data_axis)
+        if config.batch_size % shards:
+            raise ValueError(
+                f"batch size {config.batch_size} does not split over {shards} devices on "
+                f"the {data_axis!r} axis"
+            )
+        size = config.batch_size // shards
+        start = jax.lax.axis_index(data_axis) * size
+        batches = jax.lax.dynamic_slice_in_dim(batches, start, size, axis=1)
 
     def one(member):
         def step(carry, idx):
@@ -78,6 +100,8 @@ def train_population(
             loss, grads = jax.value_and_grad(lambda p: loss_fn(member, model.apply(p, xb), yb))(
                 params
             )
+            if data_axis is not None:
+                loss, grads = jax.lax.pmean((loss, grads), data_axis)
             updates, new_opt_state = optimizer.update(grads, opt_state, params)
             new_params = optax.apply_updates(params, updates)
             ok = ok & jnp.isfinite(loss) & _all_finite(grads)

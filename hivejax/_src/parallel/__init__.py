@@ -1,0 +1,1 @@
+"""Running the engine on many devices and hosts: meshes, islands, checkpoints, processes."""

@@ -1,0 +1,187 @@
+"""Population sharding, islands and data parallelism on the conftest's simulated CPU devices.
+
+Fitness here is test accuracy after a short training run, a float32 computation whose
+batched matmuls may be tiled differently per device count; accuracies are fractions of
+the 397 digits test images, so a difference below 1e-6 is float noise, not a changed
+prediction.
+"""
+
+import dataclasses
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from hivejax._src import ops
+from hivejax._src.builtins import builtin
+from hivejax._src.canonical import canonical_hash
+from hivejax._src.data import load_dataset
+from hivejax._src.engine import EvolveConfig, build_generation, evolve
+from hivejax._src.parallel.islands import Migration, migrate, migrate_islands
+from hivejax._src.parallel.mesh import POP, make_mesh, sharded_accuracy
+from hivejax._src.program import ProgramSpec
+from hivejax._src.strategy import RegularizedEvolution
+from hivejax._src.tasks.loss import LossTask
+from hivejax._src.tasks.training import TrainConfig
+
+TRAIN = TrainConfig(steps=10, learning_rate=1e-2)
+TIMING = ("seconds", "evals_per_second")
+
+
+def _lines(path):
+    lines = [json.loads(x) for x in path.read_text().splitlines()]
+    return [{k: v for k, v in m.items() if k not in TIMING} for m in lines]
+
+
+def test_same_run_on_1_2_and_4_devices(tmp_path):
+    # Two islands: on 2 devices they migrate by a collective permute between devices, on
+    # 1 and 4 devices over the vmapped island axis; all three must agree.
+    config = EvolveConfig(
+        dataset="digits",
+        population=8,
+        generations=3,
+        seed=3,
+        seed_programs=("builtin:mse",),
+        train=TRAIN,
+        final_seeds=1,
+        migration=Migration(islands=2, interval=1, count=1),
+    )
+    runs = []
+    for n in (1, 2, 4):
+        summary = evolve(config, tmp_path / str(n), devices=jax.devices()[:n])
+        assert summary["mesh"] == {"pop": n, "data": 1}
+        runs.append((summary, _lines(tmp_path / str(n) / "metrics.jsonl")))
+    (first, lines), *others = runs
+    for summary, other in others:
+        assert summary["best_hash"] == first["best_hash"]
+        assert summary["best_fitness"] == pytest.approx(first["best_fitness"], abs=1e-6)
+        for a, b in zip(lines, other, strict=True):
+            assert a.keys() == b.keys()
+            for k in ("generation", "best_accuracy", "best_so_far", "broken"):
+                assert a[k] == pytest.approx(b[k], abs=1e-6), (k, a, b)
+            # A program whose training is on the edge of diverging (lr 1e-2) amplifies the
+            # float noise of differently tiled matmuls; such a program can land a few test
+            # images apart, which moves the mean of 8 by up to ~0.01.
+            assert a["mean_accuracy"] == pytest.approx(b["mean_accuracy"], abs=0.015)
+    assert first["config"]["migration"] == {
+        "islands": 2,
+        "interval": 1,
+        "count": 1,
+        "topology": "ring",
+    }
+
+
+def test_population_that_does_not_split_names_the_sizes_that_work(tmp_path):
+    config = EvolveConfig(dataset="digits", population=6, generations=1, train=TRAIN)
+    with pytest.raises(ValueError, match="6 does not split over 4 devices.*4 or 8"):
+        evolve(config, tmp_path / "run")
+    with pytest.raises(ValueError, match="more than half the island size"):
+        evolve(
+            dataclasses.replace(config, population=8, migration=Migration(islands=2, count=3)),
+            tmp_path / "run",
+        )
+
+
+def _island_states(islands, size, spec):
+    strategy = RegularizedEvolution(spec, population_size=size)
+    keys = jax.random.split(jax.random.key(0), islands)
+    states = jax.vmap(strategy.init, in_axes=(0, None))(keys, strategy.default_params)
+    # Distinct fitness per slot, in a shuffled order so "best" is not "first".
+    rng = np.random.default_rng(1)
+    fitness = np.stack([rng.permutation(size) + 100 * i for i in range(islands)])
+    return states.replace(fitness=jnp.asarray(fitness, jnp.float32))
+
+
+@pytest.mark.parametrize("path", ["vmap", "ppermute"])
+def test_migration_moves_best_k_to_the_next_islands_worst_k(path):
+    spec = ProgramSpec(max_length=8, num_consts=2, num_registers=4)
+    islands, size, k = 4, 6, 2
+    states = _island_states(islands, size, spec)
+    migration = Migration(islands=islands, interval=1, count=k)
+    if path == "vmap":
+        moved = jax.jit(lambda s: migrate_islands(s, migration))(states)
+    else:  # one island per device, a real collective permute
+        mesh = make_mesh(jax.devices()[:islands])
+        spec_ = jax.sharding.PartitionSpec(POP)
+
+        def one(s):
+            s = jax.tree.map(lambda x: x[0], s)
+            return jax.tree.map(lambda x: x[None], migrate(s, migration, POP))
+
+        moved = jax.jit(
+            jax.shard_map(one, mesh=mesh, in_specs=spec_, out_specs=spec_, check_vma=False)
+        )(states)
+    fitness = np.asarray(states.fitness)
+    for i in range(islands):
+        src, dst = (i - 1) % islands, i
+        best = np.argsort(fitness[src], kind="stable")[:k]
+        worst = np.argsort(fitness[dst], kind="stable")[-k:]
+        kept = np.setdiff1d(np.arange(size), worst)
+        for leaf_in, leaf_out in zip(
+            jax.tree.leaves(states.population), jax.tree.leaves(moved.population), strict=True
+        ):
+            np.testing.assert_array_equal(leaf_out[dst][worst], leaf_in[src][best])
+            np.testing.assert_array_equal(leaf_out[dst][kept], leaf_in[dst][kept])
+        np.testing.assert_array_equal(moved.fitness[dst][worst], fitness[src][best])
+        np.testing.assert_array_equal(moved.fitness[dst][kept], fitness[dst][kept])
+
+
+@dataclasses.dataclass(frozen=True)
+class _CountAdds:
+    """A cheap stand-in task: accuracy falls with the distance of the number of live
+    ``add`` instructions from 5, so one panmictic population converges quickly."""
+
+    spec: ProgramSpec
+
+    def accuracy(self, programs, data, key, data_axis=None):
+        active = jnp.arange(self.spec.max_length)[None, :] < programs.length[:, None]
+        adds = jnp.sum((programs.op == ops.OP_INDEX["add"]) & active, axis=-1)
+        return 1.0 - jnp.abs(adds - 5).astype(jnp.float32) / 10
+
+
+def _distinct_after(islands, total, generations, spec):
+    strategy = RegularizedEvolution(spec, population_size=total // islands)
+    params = strategy.default_params
+    migration = Migration(islands=islands, interval=4, count=1)
+    mesh = make_mesh(jax.devices()[:1])
+    step = build_generation(
+        strategy, params, _CountAdds(spec), None, mesh, migration, jax.random.key(9)
+    )
+    keys = jax.random.split(jax.random.key(1), islands)
+    states = jax.vmap(strategy.init, in_axes=(0, None))(keys, params)
+    for g, key in enumerate(jax.random.split(jax.random.key(2), generations)):
+        states, _ = step(states, key, jnp.int32(g))
+    flat = jax.tree.map(lambda x: np.asarray(x).reshape(-1, *x.shape[2:]), states.population)
+    programs = [jax.tree.map(lambda x, i=i: x[i], flat) for i in range(total)]
+    return len({canonical_hash(spec, p) for p in programs})
+
+
+def test_islands_keep_more_distinct_programs_than_one_population():
+    spec = ProgramSpec(max_length=8, num_consts=2, num_registers=4)
+    panmictic = _distinct_after(1, 32, 24, spec)
+    islands = _distinct_after(4, 32, 24, spec)
+    assert islands > panmictic, (islands, panmictic)
+
+
+def test_data_parallel_fitness_equals_one_device():
+    # Builtins without REDUCE_ALL ops (mean/std over all elements), whose meaning would
+    # change when each device sees only its slice of the batch (training.py docstring).
+    names = ["cross_entropy", "mse", "hinge", "focal"]
+    programs_list = [builtin(n) for n in names]
+    for p in programs_list:
+        used = np.asarray(p.op)[: int(p.length)]
+        assert not any(ops.OPS[o].kind == ops.REDUCE_ALL for o in used)
+    task = LossTask(train=TRAIN)
+    programs = jax.tree.map(lambda *xs: jnp.stack(xs), *programs_list)
+    data = load_dataset("digits")
+    key = jax.random.key(4)
+    one = jax.jit(task.accuracy)(programs, data, key)
+    mesh = make_mesh(jax.devices()[:4], data=2)
+    assert dict(mesh.shape) == {"pop": 2, "data": 2}
+    split = jax.jit(sharded_accuracy(task, mesh))(programs, data, key)
+    assert np.sum(np.asarray(one) > 0.3) >= 3  # they really trained
+    # pmean of per-shard gradients sums in another order than the full-batch mean;
+    # after 10 steps that may move a logit by ~1e-6, flipping at most a test image.
+    np.testing.assert_allclose(split, one, atol=1.5 / data.y_test.shape[0])
