@@ -21,3 +21,13 @@ def test_core_imports_without_heavy_extras():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_importing_hivejax_leaves_jax_uninitialised():
+    # `hivejax evolve --distributed` must call jax.distributed.initialize after the import.
+    code = (
+        "import hivejax.cli.main; from jax._src import xla_bridge as xb; "
+        "print(xb.backends_are_initialized())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

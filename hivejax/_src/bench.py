@@ -23,6 +23,7 @@ import sys
 import time
 
 import jax
+import jax.numpy as jnp
 
 from hivejax._src.data import load_dataset
 from hivejax._src.program import random_population
@@ -44,6 +45,42 @@ def _throughput(fn, args, population: int, repeats: int, key) -> dict:
         "evals_per_second": population / seconds,
         "seconds_per_population": seconds,
         "compile_seconds": compile_seconds,
+    }
+
+
+def sharded(population: int, dataset: str, repeats: int, devices=None, seed: int = 0) -> dict:
+    """Evaluations per second of the population sharded over ``devices`` (default: all),
+    in total and per device, and the time of one whole sharded engine generation."""
+    from hivejax._src.engine import build_generation
+    from hivejax._src.parallel.islands import Migration
+    from hivejax._src.parallel.mesh import check_population, make_mesh, sharded_accuracy
+    from hivejax._src.strategy import RegularizedEvolution
+
+    mesh = make_mesh(devices)
+    check_population(population, mesh)
+    n = mesh.devices.size
+    data = load_dataset(dataset)
+    task = LossTask(train=TrainConfig())
+    k_pop, k_eval, k_gen = jax.random.split(jax.random.key(seed), 3)
+    programs = random_population(k_pop, task.spec, population)
+    evaluate = sharded_accuracy(task, mesh)
+    result = _throughput(evaluate, (programs, data), population, repeats, k_eval)
+    strategy = RegularizedEvolution(task.spec, population_size=population)
+    params = strategy.default_params
+    states = jax.vmap(strategy.init, in_axes=(0, None))(k_gen[None], params)
+    step = build_generation(strategy, params, task, data, mesh, Migration(), k_eval)
+    compiled = step.lower(states, k_gen, jnp.int32(0)).compile()
+    times = []
+    for g, k in enumerate(jax.random.split(k_gen, repeats)):
+        t0 = time.perf_counter()
+        states, _ = jax.block_until_ready(compiled(states, k, jnp.int32(g)))
+        times.append(time.perf_counter() - t0)
+    return {
+        "devices": n,
+        "evals_per_second": result["evals_per_second"],
+        "evals_per_second_per_device": result["evals_per_second"] / n,
+        "compile_seconds": result["compile_seconds"],
+        "generation_seconds": statistics.median(times),
     }
 
 

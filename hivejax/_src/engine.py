@@ -12,6 +12,12 @@ Decisions a user should know:
   the seed), so a program's fitness does not depend on when it was evaluated and
   elitism compares like with like. The summary then re-scores the best program and the
   cross-entropy baseline on ``final_seeds`` fresh keys, paired.
+- The population is held as ``islands`` stacked strategy states (one island by
+  default). ``ask``/``tell`` run replicated on every device; the fitness evaluation is
+  sharded over the mesh's ``pop`` axis (``parallel/mesh.py``), so results do not depend on
+  the number of devices; islands exchange programs in a ring (``parallel/islands.py``).
+- Checkpoints (``parallel/checkpoint.py``) hold the states and the metrics position;
+  keys are derived from the seed, so ``resume`` continues exactly.
 - A run never overwrites an earlier run: an ``--out`` that already holds ``metrics.jsonl``
   is refused. ``best.json`` and ``summary.json`` are written atomically.
 """

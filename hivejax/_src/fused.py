@@ -33,7 +33,9 @@ from hivejax._src import ops
 from hivejax._src.canonical import live_mask
 from hivejax._src.program import Program, ProgramSpec, operand_values
 
-_KINDS = jnp.asarray([op.kind for op in ops.OPS], jnp.int32)
+# numpy, not jnp: a jnp array at import would initialise the backends too early for
+# jax.distributed.initialize.
+_KINDS = np.asarray([op.kind for op in ops.OPS], np.int32)
 
 
 def compact(spec: ProgramSpec, program: Program) -> tuple[Program, jax.Array]:
@@ -103,7 +105,7 @@ def _backward_one(spec, code, count, partials, g_out):
     op, dst, src1, src2 = code
     adj = jnp.zeros((spec.num_operands, *g_out.shape), g_out.dtype)
     adj = adj.at[spec.register_base].set(g_out)
-    kinds = _KINDS[op]
+    kinds = jnp.asarray(_KINDS)[op]
 
     def body(j, adj):
         i = count - 1 - j

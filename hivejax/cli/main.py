@@ -119,6 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="also run the DEAP + PyTorch baseline script, side by side",
     )
     p.add_argument("--baseline-genomes", type=_positive, default=48)
+    p.add_argument(
+        "--devices",
+        choices=["all"],
+        help="only time the population sharded over all devices (evals/s total, per device)",
+    )
     p.add_argument("--json", action="store_true")
     return parser
 
@@ -227,7 +232,19 @@ def _cmd_show(args):
 
 
 def _cmd_bench(args):
-    from hivejax._src.bench import bench
+    from hivejax._src.bench import bench, sharded
+
+    if args.devices == "all":
+        report = sharded(args.population, args.dataset, args.repeats)
+        if args.json:
+            print(json.dumps(report, indent=2))
+        else:
+            print(
+                f"{report['devices']} devices: {report['evals_per_second']:.1f} evals/s "
+                f"({report['evals_per_second_per_device']:.1f} per device), one generation "
+                f"{report['generation_seconds']:.2f} s"
+            )
+        return
 
     report = bench(
         population=args.population,
