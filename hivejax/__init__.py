@@ -13,7 +13,7 @@ from hivejax._src.builtins import BUILTINS, builtin
 from hivejax._src.canonical import canonical_hash, canonicalize, live_mask
 from hivejax._src.const_tuning import tune_constants
 from hivejax._src.data import DATASETS, Dataset, load_dataset
-from hivejax._src.engine import EvolveConfig, evolve, paired_scores
+from hivejax._src.engine import EvolveConfig, evolve, paired_scores, resume_config
 from hivejax._src.formats import (
     DecodeError,
     from_bytes,
@@ -29,6 +29,8 @@ from hivejax._src.fused import run as run_fused
 from hivejax._src.interpreter import run
 from hivejax._src.models import MLP
 from hivejax._src.ops import NAMED_CONSTANTS, OP_INDEX, OPS, Op
+from hivejax._src.parallel.islands import Migration
+from hivejax._src.parallel.mesh import make_mesh, sharded_accuracy
 from hivejax._src.program import (
     Program,
     ProgramSpec,
@@ -65,6 +67,7 @@ __all__ = [
     "DecodeError",
     "EvolveConfig",
     "LossTask",
+    "Migration",
     "MutationParams",
     "Op",
     "Params",
@@ -90,15 +93,18 @@ __all__ = [
     "live_mask",
     "load_dataset",
     "load_program",
+    "make_mesh",
     "make_program",
     "mutate",
     "paired_scores",
     "point_mutation",
     "random_population",
     "random_program",
+    "resume_config",
     "run",
     "run_fused",
     "save_program",
+    "sharded_accuracy",
     "to_bytes",
     "to_json",
     "train_population",

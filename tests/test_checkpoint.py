@@ -94,6 +94,7 @@ def _lines(path):
     return [{k: v for k, v in m.items() if k not in TIMING} for m in lines]
 
 
+@pytest.mark.slow
 def test_killed_and_resumed_run_equals_unbroken_run(env, tmp_path):
     whole, broken = tmp_path / "whole", tmp_path / "broken"
     _run(env, *ARGS, "--out", str(whole))

@@ -19,8 +19,8 @@ from hivejax._src.builtins import builtin
 from hivejax._src.canonical import canonical_hash
 from hivejax._src.data import load_dataset
 from hivejax._src.engine import EvolveConfig, build_generation, evolve
-from hivejax._src.parallel.islands import Migration, migrate, migrate_islands
-from hivejax._src.parallel.mesh import POP, make_mesh, sharded_accuracy
+from hivejax._src.parallel.islands import Migration, exchange
+from hivejax._src.parallel.mesh import make_mesh, sharded_accuracy
 from hivejax._src.program import ProgramSpec
 from hivejax._src.strategy import RegularizedEvolution
 from hivejax._src.tasks.loss import LossTask
@@ -35,7 +35,8 @@ def _lines(path):
     return [{k: v for k, v in m.items() if k not in TIMING} for m in lines]
 
 
-def test_same_run_on_1_2_and_4_devices(tmp_path):
+@pytest.mark.slow
+def test_same_run_on_1_2_and_4_devices(tmp_path, same_curve):
     # Two islands: on 2 devices they migrate by a collective permute between devices, on
     # 1 and 4 devices over the vmapped island axis; all three must agree.
     config = EvolveConfig(
@@ -57,14 +58,7 @@ def test_same_run_on_1_2_and_4_devices(tmp_path):
     for summary, other in others:
         assert summary["best_hash"] == first["best_hash"]
         assert summary["best_fitness"] == pytest.approx(first["best_fitness"], abs=1e-6)
-        for a, b in zip(lines, other, strict=True):
-            assert a.keys() == b.keys()
-            for k in ("generation", "best_accuracy", "best_so_far", "broken"):
-                assert a[k] == pytest.approx(b[k], abs=1e-6), (k, a, b)
-            # A program whose training is on the edge of diverging (lr 1e-2) amplifies the
-            # float noise of differently tiled matmuls; such a program can land a few test
-            # images apart, which moves the mean of 8 by up to ~0.01.
-            assert a["mean_accuracy"] == pytest.approx(b["mean_accuracy"], abs=0.015)
+        same_curve(lines, other)
     assert first["config"]["migration"] == {
         "islands": 2,
         "interval": 1,
@@ -100,19 +94,11 @@ def test_migration_moves_best_k_to_the_next_islands_worst_k(path):
     islands, size, k = 4, 6, 2
     states = _island_states(islands, size, spec)
     migration = Migration(islands=islands, interval=1, count=k)
-    if path == "vmap":
-        moved = jax.jit(lambda s: migrate_islands(s, migration))(states)
+    if path == "vmap":  # more islands than devices: over the vmapped island axis
+        moved = jax.jit(exchange(migration, make_mesh(jax.devices()[:1])))(states)
     else:  # one island per device, a real collective permute
         mesh = make_mesh(jax.devices()[:islands])
-        spec_ = jax.sharding.PartitionSpec(POP)
-
-        def one(s):
-            s = jax.tree.map(lambda x: x[0], s)
-            return jax.tree.map(lambda x: x[None], migrate(s, migration, POP))
-
-        moved = jax.jit(
-            jax.shard_map(one, mesh=mesh, in_specs=spec_, out_specs=spec_, check_vma=False)
-        )(states)
+        moved = jax.jit(exchange(migration, mesh))(states)
     fitness = np.asarray(states.fitness)
     for i in range(islands):
         src, dst = (i - 1) % islands, i

@@ -37,16 +37,14 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import PartitionSpec as P
 
 from hivejax._src import formats
 from hivejax._src.canonical import canonical_hash, canonicalize
 from hivejax._src.data import load_dataset
 from hivejax._src.formula import formula
 from hivejax._src.parallel.checkpoint import Checkpointer, read_record, restore_state
-from hivejax._src.parallel.islands import Migration, migrate, migrate_islands
+from hivejax._src.parallel.islands import Migration, exchange
 from hivejax._src.parallel.mesh import (
-    POP,
     check_population,
     make_mesh,
     replicated,
@@ -161,17 +159,7 @@ def build_generation(strategy, params, task, data, mesh, migration: Migration, k
     """
     islands = migration.islands
     evaluate = sharded_accuracy(task, mesh)
-    if islands == mesh.shape[POP]:
-
-        def one_island_per_device(states):
-            one = jax.tree.map(lambda x: x[0], states)
-            return jax.tree.map(lambda x: x[None], migrate(one, migration, POP))
-
-        exchange = jax.shard_map(
-            one_island_per_device, mesh=mesh, in_specs=P(POP), out_specs=P(POP), check_vma=False
-        )
-    else:
-        exchange = lambda states: migrate_islands(states, migration)
+    migrate_all = exchange(migration, mesh)
 
     def generation(states, key, g):
         k_ask, k_tell = jax.random.split(key)
@@ -184,7 +172,7 @@ def build_generation(strategy, params, task, data, mesh, migration: Migration, k
         states, _ = tell(jax.random.split(k_tell, islands), population, fitness, states, params)
         if islands > 1:
             due = (g + 1) % migration.interval == 0
-            moved = exchange(states)
+            moved = migrate_all(states)
             states = jax.tree.map(lambda a, b: jnp.where(due, a, b), moved, states)
         valid = ~jnp.isnan(accuracy)
         summary = {

@@ -20,6 +20,9 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
+from jax.sharding import PartitionSpec as P
+
+from hivejax._src.parallel.mesh import POP
 
 ISLAND = "island"
 TOPOLOGIES = ("ring",)
@@ -88,6 +91,20 @@ def migrate(state, migration: Migration, axis_name: str):
     )
 
 
-def migrate_islands(states, migration: Migration):
-    """``migrate`` over stacked island states (leading axis), on the devices holding them."""
-    return jax.vmap(lambda s: migrate(s, migration, ISLAND), axis_name=ISLAND)(states)
+def exchange(migration: Migration, mesh):
+    """``states -> states``: ``migrate`` over stacked island states (leading island axis).
+
+    With one island per device of the mesh's ``pop`` axis, inside ``shard_map``: a
+    collective permute between neighbouring devices. Otherwise vmapped over the islands on
+    the devices that hold the (replicated) states.
+    """
+    if migration.islands != mesh.shape[POP]:
+        return jax.vmap(lambda s: migrate(s, migration, ISLAND), axis_name=ISLAND)
+
+    def one_island_per_device(states):
+        one = jax.tree.map(lambda x: x[0], states)
+        return jax.tree.map(lambda x: x[None], migrate(one, migration, POP))
+
+    return jax.shard_map(
+        one_island_per_device, mesh=mesh, in_specs=P(POP), out_specs=P(POP), check_vma=False
+    )
