@@ -60,7 +60,14 @@ TASKS = ("loss",)
 
 @dataclasses.dataclass(frozen=True)
 class EvolveConfig:
-    """Everything that defines a run; written into ``summary.json``."""
+    """Everything that defines a run; written into ``summary.json`` and every checkpoint.
+
+    Scale settings: ``migration`` (islands, ring interval and count; one island by
+    default), ``data_parallel`` (devices on the mesh's ``data`` axis, splitting each
+    training batch; must divide the batch size), ``checkpoint_every`` (generations between
+    checkpoints, 0 for none besides SIGINT/SIGTERM) and ``keep_checkpoints``. The number of
+    devices is not part of a run: the results do not depend on it.
+    """
 
     task: str = "loss"
     dataset: str = "mnist1d"
@@ -342,7 +349,9 @@ def evolve(
                 if stop or (every and done % every == 0 and done < config.generations):
                     checkpoint(done, done)
                 if stop:
-                    raise KeyboardInterrupt(f"stopped after generation {g}; resume with --resume")
+                    raise KeyboardInterrupt(
+                        f"checkpoint saved after generation {g}; continue with --resume {out}"
+                    )
     finally:
         if log is not None:
             log.close()

@@ -291,8 +291,8 @@ def main(argv=None) -> int:
     except (DecodeError, ValueError, OSError, RuntimeError) as e:
         print(f"hivejax: error: {e}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("hivejax: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:  # evolve says where it stopped and how to resume
+        print(f"hivejax: interrupted{': ' + str(e) if str(e) else ''}", file=sys.stderr)
         return 130
     return 0
 
