@@ -65,6 +65,11 @@ class EvolveConfig:
             raise ValueError(f"final_seeds must be at least 1, got {self.final_seeds}")
 
 
+def run_keys(seed: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """The run's keys from its seed: strategy init, evaluation (fixed for the run), generations."""
+    return tuple(jax.random.split(jax.random.key(seed), 3))
+
+
 def fitness_from_accuracy(accuracy: jax.Array) -> jax.Array:
     """Minimised fitness: ``-accuracy``, ``+inf`` where training broke (NaN accuracy)."""
     return jnp.where(jnp.isnan(accuracy), jnp.inf, -accuracy)
@@ -144,8 +149,7 @@ def evolve(
 
     strategy = RegularizedEvolution(spec=spec, population_size=config.population)
     params = strategy.default_params
-    key = jax.random.key(config.seed)
-    k_init, k_eval, k_run = jax.random.split(key, 3)
+    k_init, k_eval, k_run = run_keys(config.seed)
     state = _seed_population(strategy.init(k_init, params), [p for _, p in seeds])
 
     @jax.jit
