@@ -31,6 +31,7 @@ import numpy as np
 
 from hivejax._src import formats
 from hivejax._src.canonical import canonical_hash, canonicalize
+from hivejax._src.const_tuning import TUNERS, tune_constants
 from hivejax._src.data import load_dataset
 from hivejax._src.formula import formula
 from hivejax._src.program import Program
@@ -53,6 +54,9 @@ class EvolveConfig:
     seed_programs: tuple[str, ...] = ()
     train: TrainConfig = TrainConfig()
     final_seeds: int = 3
+    tune_constants: str | None = None
+    tune_elites: int = 4
+    tune_generations: int = 8
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -63,6 +67,14 @@ class EvolveConfig:
             raise ValueError(f"generations must be at least 1, got {self.generations}")
         if self.final_seeds < 1:
             raise ValueError(f"final_seeds must be at least 1, got {self.final_seeds}")
+        if self.tune_constants not in (None, *TUNERS):
+            raise ValueError(
+                f"unknown constant tuner {self.tune_constants!r}; choose one of {', '.join(TUNERS)}"
+            )
+        if not 1 <= self.tune_elites <= self.population:
+            raise ValueError(f"tune_elites must be in [1, population], got {self.tune_elites}")
+        if self.tune_generations < 1:
+            raise ValueError(f"tune_generations must be at least 1, got {self.tune_generations}")
 
 
 def run_keys(seed: int) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -196,21 +208,25 @@ def evolve(
             if on_generation is not None:
                 on_generation(line)
 
-    best = jax.device_get(state.best_program)
-    best = canonicalize(spec, best)
+    best, best_fitness = state.best_program, state.best_fitness
+    tuning = None
+    if config.tune_constants:
+        best, best_fitness, tuning = _tune_elites(config, task, data, k_eval, state)
+    best = canonicalize(spec, jax.device_get(best))
     final = paired_scores(task, best, data, range(1000, 1000 + config.final_seeds))
     best_doc = {
         **formats.to_json(spec, best),
         "hash": canonical_hash(spec, best),
         "formula": formula(spec, best),
-        "fitness": float(-state.best_fitness),
+        "fitness": float(-best_fitness),
     }
     write_json_atomic(out / "best.json", best_doc)
     evaluations = config.population * config.generations
     summary = {
         "config": _config_dict(config),
-        "best_fitness": float(-state.best_fitness),
+        "best_fitness": float(-best_fitness),
         "best_hash": best_doc["hash"],
+        "constant_tuning": tuning,
         "best_formula": best_doc["formula"],
         "final": final,
         "baseline_accuracy": final["baseline"]["mean"],
@@ -222,6 +238,40 @@ def evolve(
     }
     write_json_atomic(out / "summary.json", summary)
     return summary
+
+
+def _tune_elites(config, task, data, eval_key, state):
+    """Tune the float constants of the best ``tune_elites`` programs with an evosax ES.
+
+    Uses the run's evaluation key, so tuned and untuned fitness compare like with like;
+    the best program changes only if a tuned elite beats it.
+    """
+    order = jnp.argsort(state.fitness)[: config.tune_elites]
+    elites = jax.tree.map(lambda a: a[order], state.population)
+
+    def fitness_fn(programs):
+        return fitness_from_accuracy(task.accuracy(programs, data, eval_key))
+
+    tuned, fitness = tune_constants(
+        jax.random.fold_in(eval_key, 1),
+        elites,
+        fitness_fn,
+        strategy=config.tune_constants,
+        generations=config.tune_generations,
+    )
+    i = int(jnp.argmin(fitness))
+    improved = bool(fitness[i] < state.best_fitness)
+    report = {
+        "strategy": config.tune_constants,
+        "elites": config.tune_elites,
+        "generations": config.tune_generations,
+        "before": float(-state.best_fitness),
+        "after": float(-min(fitness[i], state.best_fitness)),
+        "improved": improved,
+    }
+    if not improved:
+        return state.best_program, state.best_fitness, report
+    return jax.tree.map(lambda a: a[i], tuned), fitness[i], report
 
 
 def _config_dict(config: EvolveConfig) -> dict:

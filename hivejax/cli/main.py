@@ -72,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=3,
         help="fresh keys on which the best program and the baseline are re-scored",
     )
+    p.add_argument(
+        "--tune-constants",
+        choices=["cma_es", "open_es"],
+        help="after the search, tune the elites' constants with this evosax strategy",
+    )
+    p.add_argument("--tune-generations", type=_positive, default=8)
     p.add_argument("--no-progress", action="store_true", help="print no progress bar")
 
     p = sub.add_parser("evaluate", help="score one program against the baseline")
@@ -122,6 +128,9 @@ def _cmd_evolve(args):
         seed_programs=tuple(args.seed_programs),
         train=_train_config(args),
         final_seeds=args.final_seeds,
+        tune_constants=args.tune_constants,
+        tune_elites=min(4, args.population),
+        tune_generations=args.tune_generations,
     )
     with progress_printer(config.generations, enabled=not args.no_progress) as on_generation:
         summary = evolve(config, args.out, on_generation=on_generation)
