@@ -21,3 +21,14 @@ def test_core_imports_without_heavy_extras():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_import_leaves_jax_backend_unstarted():
+    # Users must be able to configure devices (jax_num_cpu_devices, distributed) after import.
+    code = (
+        "import hivejax\n"
+        "from jax._src import xla_bridge\n"
+        "print(xla_bridge.backends_are_initialized())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -16,7 +16,6 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import optax
-from evosax.algorithms import CMA_ES, Open_ES
 
 from hivejax._src.program import Program
 
@@ -29,7 +28,10 @@ def _make_es(name: str, population_size: int, num_dims: int, sigma: float, learn
     # Cached so that equal settings give the same (identity-hashed) evosax object and
     # its jitted init/ask/tell do not recompile. The constructor computes jnp values that
     # it keeps; evaluating them eagerly keeps tracers out of the cache when this is
-    # first called inside a trace.
+    # first called inside a trace. evosax is imported here because importing it starts
+    # JAX's backend, which must wait until the user has configured devices.
+    from evosax.algorithms import CMA_ES, Open_ES
+
     with jax.ensure_compile_time_eval():
         solution = jnp.zeros((num_dims,), jnp.float32)
         if name == "cma_es":

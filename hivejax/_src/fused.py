@@ -33,7 +33,7 @@ from hivejax._src import ops
 from hivejax._src.canonical import live_mask
 from hivejax._src.program import Program, ProgramSpec, operand_values
 
-_KINDS = jnp.asarray([op.kind for op in ops.OPS], jnp.int32)
+_KINDS = np.asarray([op.kind for op in ops.OPS], np.int32)
 
 
 def compact(spec: ProgramSpec, program: Program) -> tuple[Program, jax.Array]:
