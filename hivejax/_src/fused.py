@@ -103,7 +103,7 @@ def _backward_one(spec, code, count, partials, g_out):
     op, dst, src1, src2 = code
     adj = jnp.zeros((spec.num_operands, *g_out.shape), g_out.dtype)
     adj = adj.at[spec.register_base].set(g_out)
-    kinds = _KINDS[op]
+    kinds = jnp.asarray(_KINDS)[op]
 
     def body(j, adj):
         i = count - 1 - j
