@@ -124,3 +124,14 @@ def test_evolve_refuses_to_overwrite_a_run(capsys, tmp_path):
     code, _, err = _evolve(capsys, tmp_path)
     assert code == 2 and "already holds a run" in err
     assert (tmp_path / "metrics.jsonl").read_text() == "earlier results\n"
+
+
+def test_evolve_with_constant_tuning_end_to_end(capsys, tmp_path):
+    code, _, err = _evolve(
+        capsys, tmp_path, "--tune-constants", "cma_es", "--tune-generations", "2"
+    )
+    assert code == 0, err
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    tuning = summary["constant_tuning"]
+    assert tuning["strategy"] == "cma_es" and tuning["after"] >= tuning["before"]
+    assert summary["best_fitness"] == pytest.approx(tuning["after"])

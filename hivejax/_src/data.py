@@ -28,10 +28,6 @@ class Dataset:
     y_test: jnp.ndarray
     num_classes: int = struct.field(pytree_node=False, default=10)
 
-    @property
-    def num_features(self) -> int:
-        return self.x_train.shape[-1]
-
 
 def cache_dir() -> pathlib.Path:
     return pathlib.Path(os.environ.get("HIVEJAX_CACHE", "~/.cache/hivejax")).expanduser()

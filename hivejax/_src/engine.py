@@ -40,6 +40,7 @@ import numpy as np
 
 from hivejax._src import formats
 from hivejax._src.canonical import canonical_hash, canonicalize
+from hivejax._src.const_tuning import TUNERS, tune_constants
 from hivejax._src.data import load_dataset
 from hivejax._src.formula import formula
 from hivejax._src.parallel.checkpoint import Checkpointer, read_record, restore_state
@@ -81,6 +82,9 @@ class EvolveConfig:
     data_parallel: int = 1
     checkpoint_every: int = 0
     keep_checkpoints: int = 3
+    tune_constants: str | None = None
+    tune_elites: int = 4
+    tune_generations: int = 8
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -101,6 +105,19 @@ class EvolveConfig:
                 f"need checkpoint_every >= 0 (got {self.checkpoint_every}) and "
                 f"keep_checkpoints >= 1 (got {self.keep_checkpoints})"
             )
+        if self.tune_constants not in (None, *TUNERS):
+            raise ValueError(
+                f"unknown constant tuner {self.tune_constants!r}; choose one of {', '.join(TUNERS)}"
+            )
+        if not 1 <= self.tune_elites <= self.population:
+            raise ValueError(f"tune_elites must be in [1, population], got {self.tune_elites}")
+        if self.tune_generations < 1:
+            raise ValueError(f"tune_generations must be at least 1, got {self.tune_generations}")
+
+
+def run_keys(seed: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """The run's keys from its seed: strategy init, evaluation (fixed for the run), generations."""
+    return tuple(jax.random.split(jax.random.key(seed), 3))
 
 
 def fitness_from_accuracy(accuracy: jax.Array) -> jax.Array:
@@ -279,8 +296,7 @@ def evolve(
 
     strategy = RegularizedEvolution(spec=spec, population_size=island_size)
     params = strategy.default_params
-    key = jax.random.key(config.seed)
-    k_init, k_eval, k_run = jax.random.split(key, 3)
+    k_init, k_eval, k_run = run_keys(config.seed)
     rep = replicated(mesh)
 
     @functools.partial(jax.jit, out_shardings=rep)
@@ -357,7 +373,11 @@ def evolve(
             log.close()
         checkpointer.close()
 
-    best, best_fitness = jax.device_get(best_of(states))
+    best, best_fitness = best_of(states)
+    tuning = None
+    if config.tune_constants:
+        best, best_fitness, tuning = _tune_elites(config, task, data, k_eval, states)
+    best, best_fitness = jax.device_get((best, best_fitness))
     best = canonicalize(spec, best)
     final = paired_scores(task, best, data, range(1000, 1000 + config.final_seeds))
     best_doc = {
@@ -371,6 +391,7 @@ def evolve(
         "config": _config_dict(config),
         "best_fitness": float(-best_fitness),
         "best_hash": best_doc["hash"],
+        "constant_tuning": tuning,
         "best_formula": best_doc["formula"],
         "final": final,
         "baseline_accuracy": final["baseline"]["mean"],
@@ -397,6 +418,42 @@ def _truncate_lines(path: pathlib.Path, lines: int) -> None:
         raise ValueError(f"{path} has fewer lines than the checkpoint records ({lines})")
     with open(path, "w") as f:
         f.writelines(kept)
+
+
+def _tune_elites(config, task, data, eval_key, states):
+    """Tune the float constants of the best ``tune_elites`` programs with an evosax ES.
+
+    Elites are taken over all islands. Uses the run's evaluation key, so tuned and untuned
+    fitness compare like with like; the best program changes only if a tuned elite beats it.
+    """
+    best_program, best_fitness = best_of(states)
+    population = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), states.population)
+    order = jnp.argsort(states.fitness.reshape(-1))[: config.tune_elites]
+    elites = jax.tree.map(lambda a: a[order], population)
+
+    def fitness_fn(programs):
+        return fitness_from_accuracy(task.accuracy(programs, data, eval_key))
+
+    tuned, fitness = tune_constants(
+        jax.random.fold_in(eval_key, 1),
+        elites,
+        fitness_fn,
+        strategy=config.tune_constants,
+        generations=config.tune_generations,
+    )
+    i = int(jnp.argmin(fitness))
+    improved = bool(fitness[i] < best_fitness)
+    report = {
+        "strategy": config.tune_constants,
+        "elites": config.tune_elites,
+        "generations": config.tune_generations,
+        "before": float(-best_fitness),
+        "after": float(-min(fitness[i], best_fitness)),
+        "improved": improved,
+    }
+    if not improved:
+        return best_program, best_fitness, report
+    return jax.tree.map(lambda a: a[i], tuned), fitness[i], report
 
 
 def _config_dict(config: EvolveConfig) -> dict:

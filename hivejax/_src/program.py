@@ -139,15 +139,29 @@ def make_program(spec: ProgramSpec, instructions, consts=()) -> Program:
     return Program(op, dst, src1, src2, const_arr, jnp.asarray(len(instructions), jnp.int32))
 
 
+def _source_logits(spec: ProgramSpec) -> jax.Array:
+    # Inputs are what a loss must read to carry any gradient, so they are drawn most often.
+    weights = (
+        [4.0] * spec.num_inputs
+        + [1.0] * len(ops.NAMED_CONSTANTS)
+        + [1.0] * spec.num_consts
+        + [2.0] * spec.num_registers
+    )
+    return jnp.log(jnp.asarray(weights))
+
+
 def random_program(
     key: jax.Array, spec: ProgramSpec, min_length: int = 2, max_length: int | None = None
 ) -> Program:
-    """A uniformly random program of random length, the default initialiser.
+    """A random program of random length, the default initialiser.
 
-    Ops are uniform over the table; sources uniform over the operand space; constants
-    standard normal. The last instruction writes the output ``r0``, so no program starts
-    as a constant. ``max_length`` defaults to half the capacity so that mutation has room
-    to grow programs.
+    Uniform random register programs almost never read their inputs through live code,
+    and then they cannot train anything. So the initialiser builds chains: each
+    instruction's first source is, with probability 1/2, the register the previous
+    instruction wrote; other sources favour the inputs (weights: input 4, work register 2,
+    constant 1); the last instruction writes the output ``r0``. Ops are uniform over the
+    table and constants standard normal. ``max_length`` defaults to half the capacity so
+    that mutation has room to grow programs.
     """
     max_length = max_length or max(min_length, spec.max_length // 2)
     if not 1 <= min_length <= max_length <= spec.max_length:
@@ -155,15 +169,20 @@ def random_program(
             f"need 1 <= min_length ({min_length}) <= max_length ({max_length}) "
             f"<= capacity ({spec.max_length})"
         )
-    k_op, k_dst, k_s1, k_s2, k_c, k_len = jax.random.split(key, 6)
+    k_op, k_dst, k_s1, k_s2, k_chain, k_c, k_len = jax.random.split(key, 7)
     shape = (spec.max_length,)
     length = jax.random.randint(k_len, (), min_length, max_length + 1, jnp.int32)
     dst = jax.random.randint(k_dst, shape, 0, spec.num_registers, jnp.int32)
+    dst = dst.at[length - 1].set(0)
+    logits = _source_logits(spec)
+    src1 = jax.random.categorical(k_s1, logits, shape=shape).astype(jnp.int32)
+    previous = spec.register_base + jnp.roll(dst, 1)
+    chain = (jax.random.uniform(k_chain, shape) < 0.5) & (jnp.arange(spec.max_length) > 0)
     return Program(
         op=jax.random.randint(k_op, shape, 0, ops.NUM_OPS, jnp.int32),
-        dst=dst.at[length - 1].set(0),
-        src1=jax.random.randint(k_s1, shape, 0, spec.num_operands, jnp.int32),
-        src2=jax.random.randint(k_s2, shape, 0, spec.num_operands, jnp.int32),
+        dst=dst,
+        src1=jnp.where(chain, previous, src1),
+        src2=jax.random.categorical(k_s2, logits, shape=shape).astype(jnp.int32),
         consts=jax.random.normal(k_c, (spec.num_consts,), jnp.float32),
         length=length,
     )

@@ -72,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=3,
         help="fresh keys on which the best program and the baseline are re-scored",
     )
+    p.add_argument(
+        "--tune-constants",
+        choices=["cma_es", "open_es"],
+        help="after the search, tune the elites' constants with this evosax strategy",
+    )
+    p.add_argument("--tune-generations", type=_positive, default=8)
     p.add_argument("--no-progress", action="store_true", help="print no progress bar")
     g = p.add_argument_group("scale")
     g.add_argument("--islands", type=_positive, default=1, help="sub-populations (ring)")
@@ -173,6 +179,9 @@ def _cmd_evolve(args):
             data_parallel=args.data_parallel,
             checkpoint_every=args.checkpoint_every,
             keep_checkpoints=args.keep_checkpoints,
+            tune_constants=args.tune_constants,
+            tune_elites=min(4, args.population),
+            tune_generations=args.tune_generations,
         )
     show = not args.no_progress and jax.process_index() == 0
     with progress_printer(config.generations, enabled=show) as on_generation:
