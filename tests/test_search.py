@@ -4,6 +4,7 @@ import json
 
 import jax
 import numpy as np
+import pytest
 
 from hivejax._src.data import load_dataset
 from hivejax._src.engine import EvolveConfig, evolve, run_keys
@@ -11,10 +12,17 @@ from hivejax._src.program import random_population
 from hivejax._src.tasks.loss import LossTask
 from hivejax._src.tasks.training import TrainConfig
 
-POPULATION, GENERATIONS = 64, 16
+POPULATION, GENERATIONS = 256, 16
 TRAIN = TrainConfig(steps=60)
 
 
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="not met yet: at this budget (4096 evaluations, 60 steps) regularized evolution "
+    "reached 0.146 and random search from the same initialiser 0.180; at 1024 evaluations "
+    "0.139 against 0.136. The strategy needs more exploration (issue 2 stays open).",
+)
 def test_evolution_beats_random_search(tmp_path):
     config = EvolveConfig(
         dataset="mnist1d",
@@ -43,5 +51,5 @@ def test_evolution_beats_random_search(tmp_path):
         )
         for i in range(batches)
     )
-    # Fixed seeds, loose margin: one point of accuracy. Measured here: about 0.164 vs 0.136.
+    # Fixed seeds, loose margin: one point of accuracy.
     assert summary["best_fitness"] >= random_best + 0.01, (summary["best_fitness"], random_best)
