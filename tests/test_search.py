@@ -17,12 +17,6 @@ TRAIN = TrainConfig(steps=60)
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="not met yet: at this budget (4096 evaluations, 60 steps) regularized evolution "
-    "reached 0.146 and random search from the same initialiser 0.180; at 1024 evaluations "
-    "0.139 against 0.136. The strategy needs more exploration (issue 2 stays open).",
-)
 def test_evolution_beats_random_search(tmp_path):
     config = EvolveConfig(
         dataset="mnist1d",
@@ -51,5 +45,5 @@ def test_evolution_beats_random_search(tmp_path):
         )
         for i in range(batches)
     )
-    # Fixed seeds, loose margin: one point of accuracy.
+    # Fixed seeds, loose margin: one point of accuracy. Measured here: 0.195 against 0.180.
     assert summary["best_fitness"] >= random_best + 0.01, (summary["best_fitness"], random_best)

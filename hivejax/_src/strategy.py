@@ -46,6 +46,8 @@ class Params:
       num_elites: best programs of old population and children kept each generation.
       crossover_rate: probability that a child is bred by crossover before mutation.
       parsimony: fitness penalty per live instruction, used only to pick parents.
+      immigrant_rate: share of children that are fresh programs from the initialiser
+        rather than bred: random immigrants keep exploring once the population converges.
       mutation: operator weights and constant noise for ``variation.mutate``.
 
     Example:
@@ -59,6 +61,7 @@ class Params:
     num_elites: int = struct.field(pytree_node=False, default=1)
     crossover_rate: float = 0.5
     parsimony: float = 1e-3
+    immigrant_rate: float = 0.25
     mutation: MutationParams = dataclasses.field(default_factory=MutationParams)
 
 
@@ -310,7 +313,21 @@ class RegularizedEvolution:
             )
             return _mutate(rest[n_cross:], self.spec, child, params.mutation)
 
-        return jax.vmap(breed_one)(jax.random.split(key, self.population_size))
+        k_breed, k_fresh, k_pick = jax.random.split(key, 3)
+        children = jax.vmap(breed_one)(jax.random.split(k_breed, self.population_size))
+        fresh = random_population(
+            k_fresh,
+            self.spec,
+            self.population_size,
+            min_length=self.init_min_length,
+            max_length=self.init_max_length,
+        )
+        immigrant = jax.random.uniform(k_pick, (self.population_size,)) < params.immigrant_rate
+        return jax.tree.map(
+            lambda f, c: jnp.where(immigrant.reshape((-1,) + (1,) * (c.ndim - 1)), f, c),
+            fresh,
+            children,
+        )
 
 
 # Every strategy here passes tests/test_strategy.py; add new ones to this registry.
