@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from hivejax._src import interpreter
-from hivejax._src.canonical import canonical_hash, canonicalize
-from hivejax._src.program import make_program, random_population
+from hivejax._src.canonical import canonical_hash, canonicalize, live_mask
+from hivejax._src.program import ProgramSpec, make_program, random_population
 
 BASE = [("r1", "sub", "x", "y"), ("r2", "exp", "r1", "r1"), ("r0", "mul", "r1", "r2")]
 
@@ -137,3 +137,14 @@ def test_canonicalize_is_idempotent(spec, canonical_population):
         again = canonicalize(spec, c)
         for name in ("op", "dst", "src1", "src2", "consts", "length"):
             np.testing.assert_array_equal(getattr(again, name), getattr(c, name))
+
+
+def test_every_output_is_live_and_keeps_its_name():
+    spec = ProgramSpec(inputs=("g", "s1"), outputs=2, op_set="elementwise")
+    # r1 is an output (a state slot): its writer is live even though r0 never reads it.
+    p = make_program(
+        spec, [("r5", "mul", "s1", "half"), ("r1", "add", "r5", "g"), ("r0", "sign", "g", "g")]
+    )
+    assert np.asarray(live_mask(spec, p))[:3].tolist() == [True, True, True]
+    c = canonicalize(spec, p)
+    assert int(c.length) == 3 and int(c.dst[1]) == 1 and int(c.dst[0]) == 2

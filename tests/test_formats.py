@@ -73,7 +73,9 @@ def test_random_programs_round_trip(name):
 
 
 @pytest.mark.parametrize("name", builtins.BUILTINS)
-def test_builtins_round_trip(spec, name):
+def test_builtins_round_trip(name):
+    # Activations and optimizers have other specs, written as version 2.
+    spec = builtins.default_spec(name)
     _round_trips(spec, builtins.builtin(name, spec))
 
 
@@ -144,7 +146,7 @@ def test_corrupt_binary_is_rejected(spec, case):
 
 def test_version_error_message(spec):
     data = formats.to_bytes(spec, _base_program(spec))
-    with pytest.raises(DecodeError, match=r"^version: expected 1, got 7$"):
+    with pytest.raises(DecodeError, match=r"^version: expected 1 or 2, got 7$"):
         formats.from_bytes(_set(4, b"\x07")(data))
 
 
@@ -346,3 +348,31 @@ def test_save_refuses_what_cannot_be_loaded(tmp_path, spec):
         formats.save_program(path, spec, bad)
     assert path.read_bytes() == old
     assert _listing(tmp_path) == ["p.bin"]
+
+
+def test_version_2_carries_outputs_and_op_set():
+    spec = builtins.default_spec("adam")
+    program = builtins.builtin("adam", spec)
+    obj = formats.to_json(spec, program)
+    assert obj["version"] == 2
+    assert obj["spec"]["outputs"] == 3 and obj["spec"]["op_set"] == "elementwise"
+    assert formats.to_bytes(spec, program)[4] == 2
+    # Version 1 stays the encoding of one-output, all-op programs, so their hashes keep.
+    assert formats.to_json(ProgramSpec(), builtins.builtin("mse"))["version"] == 1
+
+
+def test_elementwise_spec_rejects_a_reduction():
+    spec = builtins.default_spec("relu")
+    obj = formats.to_json(spec, builtins.builtin("relu", spec))
+    obj["instructions"] = [["r0", "mean", "x", "x"]]
+    with pytest.raises(DecodeError, match=r"instructions\[0\]\.op: 'mean' is not in the "):
+        formats.from_json(obj)
+
+
+@pytest.mark.parametrize("outputs", [0, 9])
+def test_outputs_out_of_range_is_named(outputs):
+    spec = builtins.default_spec("adam")
+    obj = formats.to_json(spec, builtins.builtin("adam", spec))
+    obj["spec"]["outputs"] = outputs
+    with pytest.raises(DecodeError, match=rf"spec\.outputs: {outputs} is outside \[1, 8\]"):
+        formats.from_json(obj)

@@ -15,11 +15,23 @@ EXPECTED = {
     "hinge": "relu(one - x * (y + y - one))",
     "focal": "r1 = x - lse_c(x); r0 = -sum_c(y * (r1 * square(one - exp(r1))))",
     "label_smoothing": "r1 = x - lse_c(x); r2 = sum_c(y * r1); r0 = 0.1 * (r2 - mean_c(r1)) - r2",
+    "relu": "relu(x)",
+    "gelu": "half * (x * (one + tanh(0.7979 * (x + 0.04471 * cube(x)))))",
+    "tanh": "tanh(x)",
+    "swish": "x * sigmoid(x)",
+    "silu": "x * sigmoid(x)",
+    "leaky_relu": "leaky_relu(x)",
+    # Several outputs: each printed as rK, once.
+    "sgd_momentum": "r1 = g + s1 * 0.9; r0 = r1; r2 = 0",
+    "adam": "r1 = s1 * 0.9 + g * 0.1; r2 = s2 * 0.999 + 0.001 * square(g); "
+    "r0 = r1 / (one - exp(t * (-0.1054))) / sqrt(r2 / (one - exp(t * (-0.001001))))",
+    "lion": "r0 = sign(s1 * 0.9 + g * 0.1) + p * 0.001; r1 = s1 * 0.99 + g * 0.01; r2 = 0",
 }
 
 
 @pytest.mark.parametrize("name", builtins.BUILTINS)
-def test_builtin_formulas(spec, name):
+def test_builtin_formulas(name):
+    spec = builtins.default_spec(name)
     assert formula(spec, builtins.builtin(name, spec)) == EXPECTED[name]
 
 

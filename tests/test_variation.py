@@ -278,3 +278,18 @@ def test_is_valid_rejects_broken_programs(spec):
 def test_bad_mutation_params_raise(bad):
     with pytest.raises(ValueError):
         check_mutation_params(MutationParams(**bad))
+
+
+def test_elementwise_children_use_no_reduction():
+    from hivejax._src.program import random_population as population
+
+    spec = ProgramSpec(inputs=("x",), op_set="elementwise")
+    pop = population(jax.random.key(0), spec, 64)
+    for k in range(3):
+        pop = jax.vmap(lambda key, p: mutate(key, spec, p, MutationParams()))(
+            jax.random.split(jax.random.key(k + 1), 64), pop
+        )
+    allowed = np.asarray(spec.allowed_ops)
+    assert np.isin(np.asarray(pop.op), allowed).all()
+    assert bool(jnp.all(is_valid(spec, pop)))
+    assert not bool(is_valid(spec, pop.replace(op=pop.op.at[0, 0].set(ops.OP_INDEX["mean"])))[0])

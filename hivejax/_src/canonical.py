@@ -6,7 +6,8 @@ form keeps only live instructions, in order, and then:
 
 - a read of a work register that nothing has written yet reads the named constant
   ``zero`` (registers start at zero);
-- work registers are renamed in order of first write, ``r0`` staying the output;
+- work registers are renamed in order of first write, the outputs ``r0 .. r{outputs-1}``
+  keeping their names;
 - free constants are renumbered in order of first use, unused ones set to 0;
 - a unary op's ignored second source is set equal to its first;
 - the sources of commutative ops are sorted (two constants first used together by one are
@@ -30,9 +31,10 @@ _COMMUTATIVE = frozenset(ops.OP_INDEX[n] for n in ("add", "mul", "max", "min", "
 
 
 def live_mask(spec: ProgramSpec, program: Program) -> jax.Array:
-    """``bool[L]``: which instructions can reach the output ``r0``. Jittable, one program."""
+    """``bool[L]``: which instructions can reach an output. Jittable, one program."""
     arity = jnp.asarray(_ARITY)
-    needed = jnp.zeros(spec.num_operands, bool).at[spec.register_base].set(True)
+    outputs = slice(spec.register_base, spec.register_base + spec.outputs)
+    needed = jnp.zeros(spec.num_operands, bool).at[outputs].set(True)
 
     def step(needed, inst):
         i, op, dst, src1, src2 = inst
@@ -71,7 +73,7 @@ def canonicalize(spec: ProgramSpec, program: Program) -> Program:
     p = _to_numpy(program)
     live = np.asarray(_live_mask_jit(spec, program))
     rb, cb, zero = spec.register_base, spec.const_base, spec.num_inputs + 1
-    register_names = {0: 0}
+    register_names = {r: r for r in range(spec.outputs)}
     const_names: dict[int, int] = {}
     written = set()
     rows = []

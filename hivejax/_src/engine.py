@@ -11,7 +11,7 @@ Decisions a user should know:
 - Every generation is evaluated under one evaluation key fixed for the run (derived from
   the seed), so a program's fitness does not depend on when it was evaluated and
   elitism compares like with like. The summary then re-scores the best program and the
-  cross-entropy baseline on ``final_seeds`` fresh keys, paired.
+  task's baseline (cross-entropy, ReLU, Adam) on ``final_seeds`` fresh keys, paired.
 - The population is held as ``islands`` stacked strategy states (one island by
   default). ``ask``/``tell`` run replicated on every device; the fitness evaluation is
   sharded over the mesh's ``pop`` axis (``parallel/mesh.py``), so results do not depend on
@@ -53,10 +53,8 @@ from hivejax._src.parallel.mesh import (
 )
 from hivejax._src.program import Program
 from hivejax._src.strategy import RegularizedEvolution
-from hivejax._src.tasks.loss import LossTask
+from hivejax._src.tasks.registry import TASKS, make_task
 from hivejax._src.tasks.training import TrainConfig
-
-TASKS = ("loss",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,7 +156,7 @@ def _paired(task, program: Program, data, key):
 
 
 def paired_scores(task, program: Program, data, seeds) -> dict:
-    """Accuracy of ``program`` and of the cross-entropy baseline under the same keys."""
+    """Accuracy of ``program`` and of the task's baseline under the same keys."""
     prog, base = [], []
     for seed in seeds:
         p, b = _paired(task, program, data, jax.random.key(seed))
@@ -282,9 +280,9 @@ def evolve(
         )
     island_size = config.population // migration.islands
     migration.check(island_size)
-    task = LossTask(train=config.train)
+    task = make_task(config.task, config.train)
     spec = task.spec
-    seeds = [formats.load_program(source) for source in config.seed_programs]
+    seeds = [formats.load_program(source, spec) for source in config.seed_programs]
     for source, (seed_spec, _) in zip(config.seed_programs, seeds, strict=True):
         if seed_spec != spec:
             raise ValueError(
@@ -394,6 +392,7 @@ def evolve(
         "constant_tuning": tuning,
         "best_formula": best_doc["formula"],
         "final": final,
+        "baseline": task.baseline,
         "baseline_accuracy": final["baseline"]["mean"],
         "evaluations": evaluations,
         "evals_per_second": evaluations / eval_seconds if eval_seconds else 0.0,

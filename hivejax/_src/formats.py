@@ -11,6 +11,10 @@ op codes, registers, operand indices, constant count and finiteness, JSON types)
 one raises ``DecodeError`` naming it, capacities are capped so a file cannot ask for huge
 arrays, and nothing is evaluated or unpickled.
 
+Versions: a program whose spec has one output and the full op set is written as version
+1, any other as version 2, which adds the spec's ``outputs`` and ``op_set``. So the
+loss programs of version 1 keep their bytes and their hashes, and both versions decode.
+
 JSON, version 1 (``to_json`` returns the dict; instructions are ``[dst, op, src1, src2]``
 by operand name; constants are the shortest decimals that round-trip their float32; other
 top-level keys are annotations that ``from_json`` ignores, such as the ``hash``,
@@ -22,6 +26,9 @@ errors)::
      "instructions": [["r1", "sub", "x", "y"], ["r0", "square", "r1", "r1"]],
      "consts": [0.0, 0.0, 0.0, 0.0]}
 
+JSON, version 2: the same, with ``"outputs": N`` and ``"op_set": "all" | "elementwise"``
+in ``spec``.
+
 Binary, version 1 (``to_bytes``; all integers are uint8, nothing may follow the constants)::
 
     magic   4 bytes   b"HJXP"
@@ -31,6 +38,9 @@ Binary, version 1 (``to_bytes``; all integers are uint8, nothing may follow the 
     length  1         number of instructions that run, 0..L
     code    4*length  op, dst (work register 0..W-1), src1, src2 (operand indices)
     consts  4*K       float32, little-endian
+
+Binary, version 2: the same, with two more bytes after ``spec``: ``outputs`` (1..W) and
+``op_set`` (0 all, 1 elementwise).
 
 Decoded programs hold ``jax.numpy`` arrays with the dtypes of ``Program`` (int32 code and
 length, float32 constants), ready for jitted code.
@@ -49,7 +59,7 @@ from hivejax._src import ops
 from hivejax._src.program import Program, ProgramSpec
 
 FORMAT = "hivejax.program"
-VERSION = 1
+VERSIONS = (1, 2)
 MAGIC = b"HJXP"
 
 # Caps on what a decoded file may ask for. With them every operand index fits a uint8.
@@ -63,6 +73,8 @@ MAX_FILE_BYTES = 1 << 20
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _RESERVED = re.compile(r"[cr][0-9]+")
 _SPEC_KEYS = ("inputs", "max_length", "num_consts", "num_registers")
+_SPEC_KEYS_V2 = (*_SPEC_KEYS, "outputs", "op_set")
+_OP_SETS = ("all", "elementwise")  # by binary code
 _JSON_KEYS = ("format", "version", "spec", "instructions", "consts")
 
 
@@ -74,7 +86,7 @@ class DecodeError(ValueError):
       ...     from_json({"format": "hivejax.program", "version": 7})
       ... except DecodeError as e:
       ...     print(e)
-      version: expected 1, got 7
+      version: expected 1 or 2, got 7
     """
 
 
@@ -99,7 +111,9 @@ def _check_input_name(name, field: str) -> str:
     return name
 
 
-def _make_spec(inputs, max_length, num_consts, num_registers) -> ProgramSpec:
+def _make_spec(
+    inputs, max_length, num_consts, num_registers, outputs=1, op_set="all"
+) -> ProgramSpec:
     """A ``ProgramSpec`` from untrusted fields, each checked against the caps."""
     if not isinstance(inputs, list | tuple):
         raise DecodeError(f"spec.inputs: expected a list, got {type(inputs).__name__}")
@@ -108,18 +122,30 @@ def _make_spec(inputs, max_length, num_consts, num_registers) -> ProgramSpec:
     names = tuple(_check_input_name(n, f"spec.inputs[{i}]") for i, n in enumerate(inputs))
     if len(set(names)) != len(names):
         raise DecodeError(f"spec.inputs: duplicate names in {list(names)}")
+    num_registers = _check_int(num_registers, "spec.num_registers", 1, MAX_REGISTERS)
+    if op_set not in _OP_SETS:
+        raise DecodeError(f"spec.op_set: expected one of {list(_OP_SETS)}, got {op_set!r}")
     return ProgramSpec(
         inputs=names,
         max_length=_check_int(max_length, "spec.max_length", 1, MAX_LENGTH),
         num_consts=_check_int(num_consts, "spec.num_consts", 0, MAX_CONSTS),
-        num_registers=_check_int(num_registers, "spec.num_registers", 1, MAX_REGISTERS),
+        num_registers=num_registers,
+        outputs=_check_int(outputs, "spec.outputs", 1, num_registers),
+        op_set=op_set,
     )
+
+
+def _version(spec: ProgramSpec) -> int:
+    return 1 if (spec.outputs, spec.op_set) == (1, "all") else 2
 
 
 def _check_instruction(spec: ProgramSpec, i: int, op, dst, src1, src2) -> tuple:
     field = f"instructions[{i}]"
+    op = _check_int(op, f"{field}.op", 0, ops.NUM_OPS - 1)
+    if op not in spec.allowed_ops:
+        raise DecodeError(f"{field}.op: {ops.OPS[op].name!r} is not in the {spec.op_set!r} op set")
     return (
-        _check_int(op, f"{field}.op", 0, ops.NUM_OPS - 1),
+        op,
         _check_int(dst, f"{field}.dst", 0, spec.num_registers - 1),
         _check_int(src1, f"{field}.src1", 0, spec.num_operands - 1),
         _check_int(src2, f"{field}.src2", 0, spec.num_operands - 1),
@@ -159,7 +185,14 @@ def _build(spec: ProgramSpec, rows: list, consts: np.ndarray) -> Program:
 def _live_rows(spec: ProgramSpec, program: Program) -> tuple[list, np.ndarray]:
     """The checked running instructions and the constants of one program, on the host."""
     try:
-        _make_spec(list(spec.inputs), spec.max_length, spec.num_consts, spec.num_registers)
+        _make_spec(
+            list(spec.inputs),
+            spec.max_length,
+            spec.num_consts,
+            spec.num_registers,
+            spec.outputs,
+            spec.op_set,
+        )
     except DecodeError as e:
         raise ValueError(f"cannot encode a program of {spec}: {e}") from None
     p = jax.tree.map(np.asarray, program)
@@ -205,15 +238,13 @@ def to_json(spec: ProgramSpec, program: Program) -> dict:
     """
     rows, consts = _live_rows(spec, program)
     names = spec.operand_names()
+    version = _version(spec)
+    keys = _SPEC_KEYS if version == 1 else _SPEC_KEYS_V2
+    spec_obj = {k: getattr(spec, k) for k in keys} | {"inputs": list(spec.inputs)}
     return {
         "format": FORMAT,
-        "version": VERSION,
-        "spec": {
-            "inputs": list(spec.inputs),
-            "max_length": spec.max_length,
-            "num_consts": spec.num_consts,
-            "num_registers": spec.num_registers,
-        },
+        "version": version,
+        "spec": spec_obj,
         "instructions": [
             [f"r{dst}", ops.OPS[op].name, names[s1], names[s2]] for op, dst, s1, s2 in rows
         ],
@@ -261,12 +292,13 @@ def from_json(obj) -> tuple[ProgramSpec, Program]:
     if obj.get("format") != FORMAT:
         raise DecodeError(f"format: expected {FORMAT!r}, got {obj.get('format')!r}")
     version = obj.get("version")
-    if type(version) is not int or version != VERSION:
-        raise DecodeError(f"version: expected {VERSION}, got {version!r}")
+    if type(version) is not int or version not in VERSIONS:
+        raise DecodeError(f"version: expected 1 or 2, got {version!r}")
     _check_keys(obj, _JSON_KEYS, "", extra=True)  # annotations: hash, formula, fitness
     spec_obj = _expect(obj["spec"], dict, "spec")
-    _check_keys(spec_obj, _SPEC_KEYS, "spec.")
-    spec = _make_spec(*(spec_obj[k] for k in _SPEC_KEYS))
+    keys = _SPEC_KEYS if version == 1 else _SPEC_KEYS_V2
+    _check_keys(spec_obj, keys, "spec.")
+    spec = _make_spec(*(spec_obj[k] for k in keys))
     instructions = _expect(obj["instructions"], list, "instructions")
     if len(instructions) > spec.max_length:
         raise DecodeError(
@@ -305,10 +337,14 @@ def to_bytes(spec: ProgramSpec, program: Program) -> bytes:
       (b'HJXP\\x01', 34)
     """
     rows, consts = _live_rows(spec, program)
-    out = [MAGIC, bytes([VERSION, spec.num_inputs])]
+    version = _version(spec)
+    out = [MAGIC, bytes([version, spec.num_inputs])]
     for name in spec.inputs:
         out.append(bytes([len(name)]) + name.encode("ascii"))
-    out.append(bytes([spec.max_length, spec.num_consts, spec.num_registers, len(rows)]))
+    out.append(bytes([spec.max_length, spec.num_consts, spec.num_registers]))
+    if version == 2:
+        out.append(bytes([spec.outputs, _OP_SETS.index(spec.op_set)]))
+    out.append(bytes([len(rows)]))
     out.extend(bytes(row) for row in rows)
     # numpy, not struct: struct rounds through double, which may change a NaN's payload.
     out.append(consts.astype("<f4").tobytes())
@@ -336,7 +372,7 @@ class _Reader:
         return self.take(1, field)[0]
 
 
-def _read_spec(r: _Reader) -> ProgramSpec:
+def _read_spec(r: _Reader, version: int) -> ProgramSpec:
     count = r.byte("spec.inputs")
     if not 1 <= count <= MAX_INPUTS:
         raise DecodeError(f"spec.inputs: {count} inputs is outside [1, {MAX_INPUTS}]")
@@ -347,6 +383,12 @@ def _read_spec(r: _Reader) -> ProgramSpec:
             raise DecodeError(f"spec.inputs[{i}]: {raw!r} is not ASCII")
         names.append(_check_input_name(raw.decode("ascii"), f"spec.inputs[{i}]"))
     sizes = [r.byte(f"spec.{k}") for k in _SPEC_KEYS[1:]]
+    if version == 2:
+        sizes.append(r.byte("spec.outputs"))
+        code = r.byte("spec.op_set")
+        if code >= len(_OP_SETS):
+            raise DecodeError(f"spec.op_set: code {code} is outside [0, {len(_OP_SETS) - 1}]")
+        sizes.append(_OP_SETS[code])
     return _make_spec(names, *sizes)
 
 
@@ -359,9 +401,9 @@ def from_bytes(data: bytes) -> tuple[ProgramSpec, Program]:
     if magic != MAGIC:
         raise DecodeError(f"magic: expected {MAGIC!r}, got {magic!r}")
     version = r.byte("version")
-    if version != VERSION:
-        raise DecodeError(f"version: expected {VERSION}, got {version}")
-    spec = _read_spec(r)
+    if version not in VERSIONS:
+        raise DecodeError(f"version: expected 1 or 2, got {version}")
+    spec = _read_spec(r, version)
     length = r.byte("length")
     if length > spec.max_length:
         raise DecodeError(f"length: {length} exceeds spec.max_length={spec.max_length}")
@@ -392,7 +434,8 @@ def load_program(
 ) -> tuple[ProgramSpec, Program]:
     """A program by name: ``builtin:NAME`` or the path of a JSON or binary file.
 
-    ``spec`` is used for builtins only (default ``ProgramSpec()``); a file carries its own.
+    ``spec`` is used for builtins only (default: the builtin's task's spec); a file carries
+    its own.
     Every failure (unknown builtin, missing or unreadable file, bad content) raises
     ``DecodeError`` with a one-line message that starts with ``source``.
 
@@ -405,9 +448,10 @@ def load_program(
     if source.startswith("builtin:"):
         from hivejax._src import builtins
 
-        spec = spec or ProgramSpec()
+        name = source.removeprefix("builtin:")
         try:
-            return spec, builtins.builtin(source.removeprefix("builtin:"), spec)
+            spec = spec or builtins.default_spec(name)
+            return spec, builtins.builtin(name, spec)
         except ValueError as e:
             raise DecodeError(f"{source}: {e}") from None
     try:

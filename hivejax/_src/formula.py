@@ -11,8 +11,9 @@ the bindings are joined with ``"; "`` in program order::
 Binary ops with an ``infix`` symbol print infix, parenthesised by precedence (``*``, ``/``
 and ``%`` bind tighter than ``+`` and ``-``; a right operand of equal precedence keeps its
 parentheses, so the tree is exact); ``neg`` prints as a prefix minus; other ops print as
-calls. Inputs and named constants print by name, free constants by value with 4
-significant digits. A program that never writes its output prints ``0``.
+calls, except ``copy``, which prints its operand. Inputs and named constants print by name, free constants by value with 4
+significant digits. A program that never writes its output prints ``0``. A program with
+several outputs (``spec.outputs``) prints each one as ``rK = ...``, in order.
 """
 
 import dataclasses
@@ -48,6 +49,8 @@ def _operand(t: _Text, prec: int, right: bool) -> str:
 
 
 def _apply(op: ops.Op, a: _Text, b: _Text) -> _Text:
+    if op.name == "copy":
+        return a
     if op.name == "neg":
         return _Text("-" + (f"({a.text})" if a.prec <= _PREFIX else a.text), _PREFIX)
     if op.arity == 1:
@@ -59,7 +62,7 @@ def _apply(op: ops.Op, a: _Text, b: _Text) -> _Text:
 
 
 def _use_counts(spec: ProgramSpec, rows: list) -> list[int]:
-    """How often the value written by each instruction is read (the output counts once)."""
+    """How often the value written by each instruction is read (each output counts once)."""
     rb = spec.register_base
     writer: dict[int, int] = {}  # register -> index of the instruction that holds it
     uses = [0] * len(rows)
@@ -69,13 +72,14 @@ def _use_counts(spec: ProgramSpec, rows: list) -> list[int]:
             if s >= rb:
                 uses[writer[s - rb]] += 1
         writer[dst] = i
-    if 0 in writer:
-        uses[writer[0]] += 1
+    for out in range(spec.outputs):
+        if out in writer:
+            uses[writer[out]] += 1
     return uses
 
 
 def formula(spec: ProgramSpec, program: Program) -> str:
-    """A readable formula of one program's output ``r0``.
+    """A readable formula of one program's outputs.
 
     Example:
       >>> from hivejax._src.program import make_program
@@ -89,7 +93,7 @@ def formula(spec: ProgramSpec, program: Program) -> str:
     rows = [
         (int(c.op[i]), int(c.dst[i]), int(c.src1[i]), int(c.src2[i])) for i in range(int(c.length))
     ]
-    if not any(dst == 0 for _, dst, _, _ in rows):
+    if spec.outputs == 1 and not any(dst == 0 for _, dst, _, _ in rows):
         return "0"
     names = spec.operand_names()
     leaves = [_Text(n) for n in names[: spec.const_base]]
@@ -110,6 +114,11 @@ def formula(spec: ProgramSpec, program: Program) -> str:
             lines.append(f"{name} = {text.text}")
             text = _Text(name)
         value[dst] = text
+    if spec.outputs > 1:
+        texts = [value.get(k, _Text("0")).text for k in range(spec.outputs)]
+        # An output already bound under its own name is printed once, where it is bound.
+        outs = [f"r{k} = {t}" for k, t in enumerate(texts) if t != f"r{k}"]
+        return "; ".join(lines + outs)
     if lines:  # the output line needs a name too, unique like the others
         value[0] = _Text(f"r0{chr(39) * bound_before.get(0, 0)} = {value[0].text}")
     lines.append(value[0].text)

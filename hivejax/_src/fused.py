@@ -85,7 +85,7 @@ _BRANCHES = [_branch(op) for op in ops.OPS]
 
 
 def _forward_one(spec, code, count, regs):
-    """Run ``count`` instructions of one program; return ``r0`` and each step's partials."""
+    """Run ``count`` instructions of one program; return its outputs and each step's partials."""
     op, dst, src1, src2 = code
     partials = jnp.zeros((2, op.shape[0], *regs.shape[1:]), regs.dtype)
 
@@ -97,14 +97,14 @@ def _forward_one(spec, code, count, regs):
         return regs, partials
 
     regs, partials = jax.lax.fori_loop(0, count, body, (regs, partials))
-    return regs[spec.register_base], partials
+    return regs[spec.register_base : spec.register_base + spec.outputs], partials
 
 
 def _backward_one(spec, code, count, partials, g_out):
-    """Adjoints of the inputs and of the free constants, from the output's cotangent."""
+    """Adjoints of the inputs and of the free constants, from the outputs' cotangents."""
     op, dst, src1, src2 = code
-    adj = jnp.zeros((spec.num_operands, *g_out.shape), g_out.dtype)
-    adj = adj.at[spec.register_base].set(g_out)
+    adj = jnp.zeros((spec.num_operands, *g_out.shape[1:]), g_out.dtype)
+    adj = adj.at[spec.register_base : spec.register_base + spec.outputs].set(g_out)
     kinds = jnp.asarray(_KINDS)[op]
 
     def body(j, adj):
@@ -178,7 +178,7 @@ _run.defvjp(_run_fwd, _run_bwd)
 
 
 def run(spec: ProgramSpec, program: Program, inputs) -> jax.Array:
-    """The output register ``r0`` of a ``program`` passed through ``compact``.
+    """The first output ``r0`` of a ``program`` passed through ``compact``.
 
     Runs the first ``program.length`` instructions, which after ``compact`` are exactly the
     live ones. Differentiable with respect to ``inputs`` and ``program.consts``, through the
@@ -193,5 +193,10 @@ def run(spec: ProgramSpec, program: Program, inputs) -> jax.Array:
       >>> float(run(spec, p, (x, y)).sum()), int(count)
       (6.0, 2)
     """
+    return outputs(spec, program, inputs)[0]
+
+
+def outputs(spec: ProgramSpec, program: Program, inputs) -> jax.Array:
+    """All outputs ``[spec.outputs, *shape]`` of a compacted ``program``; see ``run``."""
     code = (program.op, program.dst, program.src1, program.src2)
     return _run(spec, code, tuple(inputs), program.consts, program.length)

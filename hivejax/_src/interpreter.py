@@ -18,7 +18,7 @@ def _branches():
 
 
 def run(spec: ProgramSpec, program: Program, inputs) -> jax.Array:
-    """The output register ``r0`` after running ``program`` on ``inputs``.
+    """The first output ``r0`` after running ``program`` on ``inputs`` (see ``outputs``).
 
     Args:
       spec: the program's static shape.
@@ -33,6 +33,17 @@ def run(spec: ProgramSpec, program: Program, inputs) -> jax.Array:
       >>> float(run(spec, p, (x, y)).sum())
       6.0
     """
+    return outputs(spec, program, inputs)[0]
+
+
+def outputs(spec: ProgramSpec, program: Program, inputs) -> jax.Array:
+    """The outputs ``[spec.outputs, *shape]`` after running ``program`` on ``inputs``.
+
+    Args:
+      spec: the program's static shape.
+      program: one (unbatched) program.
+      inputs: one array per ``spec.inputs``, all the same shape.
+    """
     regs = operand_values(spec, tuple(inputs), program.consts)
     branches = _branches()
 
@@ -45,4 +56,4 @@ def run(spec: ProgramSpec, program: Program, inputs) -> jax.Array:
 
     steps = jnp.arange(program.max_length)
     regs, _ = jax.lax.scan(step, regs, (steps, program.op, program.dst, program.src1, program.src2))
-    return regs[spec.register_base]
+    return regs[spec.register_base : spec.register_base + spec.outputs]

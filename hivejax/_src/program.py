@@ -8,7 +8,9 @@ A program is ``max_length`` instructions ``dst <- op(src1, src2)`` of which the 
 - the program's free, differentiable constants ``c0 .. c{K-1}``;
 - the work registers ``r0 .. r{W-1}``, all zero at start.
 
-Instructions write only work registers, and the program's output is ``r0``. A population
+Instructions write only work registers. The program's outputs are ``r0 .. r{outputs-1}``
+(one output, ``r0``, for a loss or an activation; an optimizer update rule also returns its
+new state slots). A population
 is the same PyTree with a leading axis, so every operator is written for one program
 and vmapped.
 """
@@ -23,6 +25,12 @@ from flax import struct
 from hivejax._src import ops
 
 
+OP_SETS: dict[str, tuple[int, ...]] = {
+    "all": tuple(range(ops.NUM_OPS)),
+    "elementwise": tuple(i for i, op in enumerate(ops.OPS) if op.kind == ops.ELEMENTWISE),
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class ProgramSpec:
     """The static shape of a program: its capacities and the names of its inputs.
@@ -33,13 +41,19 @@ class ProgramSpec:
       inputs: names of the read-only input registers, bound by the task.
       max_length: instruction capacity L.
       num_consts: free constant slots K.
-      num_registers: work registers W; ``r0`` is the output.
+      num_registers: work registers W; the first ``outputs`` of them are the outputs.
+      outputs: how many outputs the program returns, ``r0 .. r{outputs-1}``.
+      op_set: ``"all"`` ops, or only the ``"elementwise"`` ones, for programs applied
+        elementwise to tensors of any shape (activations, optimizer update rules), where a
+        reduction would mix unrelated elements.
     """
 
     inputs: tuple[str, ...] = ("x", "y")
     max_length: int = 16
     num_consts: int = 4
     num_registers: int = 8
+    outputs: int = 1
+    op_set: str = "all"
 
     def __post_init__(self):
         if not self.inputs:
@@ -51,6 +65,20 @@ class ProgramSpec:
         ):
             if not isinstance(value, int) or value < low:
                 raise ValueError(f"ProgramSpec.{name} must be an integer >= {low}, got {value!r}")
+        if not isinstance(self.outputs, int) or not 1 <= self.outputs <= self.num_registers:
+            raise ValueError(
+                f"ProgramSpec.outputs must be in [1, num_registers={self.num_registers}], "
+                f"got {self.outputs!r}"
+            )
+        if self.op_set not in OP_SETS:
+            raise ValueError(
+                f"ProgramSpec.op_set must be one of {', '.join(OP_SETS)}, got {self.op_set!r}"
+            )
+
+    @property
+    def allowed_ops(self) -> tuple[int, ...]:
+        """Indices into ``ops.OPS`` of the ops this spec's programs may use."""
+        return OP_SETS[self.op_set]
 
     @property
     def num_inputs(self) -> int:
@@ -122,6 +150,8 @@ def make_program(spec: ProgramSpec, instructions, consts=()) -> Program:
     for dst, op_name, a, b in instructions:
         if op_name not in ops.OP_INDEX:
             raise ValueError(f"unknown op {op_name!r}")
+        if ops.OP_INDEX[op_name] not in spec.allowed_ops:
+            raise ValueError(f"op {op_name!r} is not in the {spec.op_set!r} op set")
         for operand in (dst, a, b):
             if operand not in names:
                 raise ValueError(f"unknown operand {operand!r}")
@@ -160,7 +190,7 @@ def random_program(
     instruction's first source is, with probability 1/2, the register the previous
     instruction wrote; other sources favour the inputs (weights: input 4, work register 2,
     constant 1); the last instruction writes the output ``r0``. Ops are uniform over the
-    table and constants standard normal. ``max_length`` defaults to half the capacity so
+    spec's op set and constants standard normal. ``max_length`` defaults to half the capacity so
     that mutation has room to grow programs.
     """
     max_length = max_length or max(min_length, spec.max_length // 2)
@@ -179,13 +209,19 @@ def random_program(
     previous = spec.register_base + jnp.roll(dst, 1)
     chain = (jax.random.uniform(k_chain, shape) < 0.5) & (jnp.arange(spec.max_length) > 0)
     return Program(
-        op=jax.random.randint(k_op, shape, 0, ops.NUM_OPS, jnp.int32),
+        op=random_ops(k_op, spec, shape),
         dst=dst,
         src1=jnp.where(chain, previous, src1),
         src2=jax.random.categorical(k_s2, logits, shape=shape).astype(jnp.int32),
         consts=jax.random.normal(k_c, (spec.num_consts,), jnp.float32),
         length=length,
     )
+
+
+def random_ops(key: jax.Array, spec: ProgramSpec, shape=()) -> jax.Array:
+    """Op codes drawn uniformly from the spec's op set."""
+    allowed = jnp.asarray(spec.allowed_ops, jnp.int32)
+    return allowed[jax.random.randint(key, shape, 0, allowed.shape[0])]
 
 
 @functools.partial(jax.jit, static_argnames=("spec", "size", "min_length", "max_length"))

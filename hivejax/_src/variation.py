@@ -138,10 +138,18 @@ def _words(spec: ProgramSpec) -> dict[str, int]:
     }
 
 
+def _op_position(spec: ProgramSpec, op: jax.Array) -> jax.Array:
+    """Where ``op`` stands in the spec's op set (0 for an op outside it)."""
+    position = np.zeros(ops.NUM_OPS, np.int32)
+    position[list(spec.allowed_ops)] = np.arange(len(spec.allowed_ops))
+    return jnp.asarray(position)[op]
+
+
 def _point(bits, spec, program):
     i = _below(bits[0], program.length)
-    new_op = _different(bits[1], program.op[i], ops.NUM_OPS)
-    return program.replace(op=program.op.at[i].set(new_op))
+    allowed = jnp.asarray(spec.allowed_ops, jnp.int32)
+    new = _different(bits[1], _op_position(spec, program.op[i]), len(spec.allowed_ops))
+    return program.replace(op=program.op.at[i].set(allowed[new]))
 
 
 def point_mutation(key: jax.Array, spec: ProgramSpec, program: Program) -> Program:
@@ -227,7 +235,7 @@ def constant_mutation(
 def _insert(bits, spec, program):
     pos = _below(bits[0], program.length + 1)
     new = {
-        "op": _below(bits[1], ops.NUM_OPS),
+        "op": jnp.asarray(spec.allowed_ops, jnp.int32)[_below(bits[1], len(spec.allowed_ops))],
         "dst": _below(bits[2], spec.num_registers),
         "src1": _below(bits[3], spec.num_operands),
         "src2": _below(bits[4], spec.num_operands),
@@ -433,6 +441,7 @@ def is_valid(spec: ProgramSpec, program: Program) -> jax.Array:
 
     return (
         in_range(program.op, ops.NUM_OPS)
+        & jnp.all(jnp.isin(program.op, jnp.asarray(spec.allowed_ops)), axis=-1)
         & in_range(program.dst, spec.num_registers)
         & in_range(program.src1, spec.num_operands)
         & in_range(program.src2, spec.num_operands)

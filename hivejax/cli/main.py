@@ -6,6 +6,7 @@ User errors (bad flags, missing or malformed files, bad programs) print one line
 
 import argparse
 import json
+import os
 import pathlib
 import sys
 
@@ -42,11 +43,27 @@ def _positive_float(text):
 
 
 def _add_protocol_flags(p):
-    p.add_argument("--task", default="loss", choices=["loss"], help="what programs define")
-    p.add_argument("--dataset", default="mnist1d", choices=["mnist1d", "digits"])
+    from hivejax._src.models import MODELS
+    from hivejax._src.tasks.registry import TASKS
+
+    p.add_argument("--task", default="loss", choices=TASKS, help="what programs define")
+    _add_data_flags(p)
+    p.add_argument("--model", default="mlp", choices=MODELS, help="the network trained")
     p.add_argument("--steps", type=_positive, default=100, help="training steps per evaluation")
     p.add_argument("--batch-size", type=_positive, default=32)
     p.add_argument("--learning-rate", type=_positive_float, default=1e-3)
+
+
+def _add_data_flags(p):
+    p.add_argument(
+        "--dataset",
+        default="mnist1d",
+        help="mnist1d and digits are built in; mnist, fashion_mnist, cifar10 and npz:PATH "
+        "load from --data-dir",
+    )
+    p.add_argument(
+        "--data-dir", metavar="DIR", help="where dataset files are (default: $HIVEJAX_DATA)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("bench", help="fitness evaluations per second (shared/bench protocol)")
-    p.add_argument("--dataset", default="mnist1d", choices=["mnist1d", "digits"])
+    _add_data_flags(p)
     p.add_argument("--population", type=_positive, default=256)
     p.add_argument("--repeats", type=_positive, default=3)
     p.add_argument(
@@ -138,7 +155,10 @@ def _train_config(args):
     from hivejax._src.tasks.training import TrainConfig
 
     return TrainConfig(
-        steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate
+        steps=args.steps,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        model=args.model,
     )
 
 
@@ -190,7 +210,7 @@ def _cmd_evolve(args):
         )
     print(
         f"best accuracy {summary['best_fitness']:.4f} | re-scored "
-        f"{summary['final']['program']['mean']:.4f} vs cross-entropy "
+        f"{summary['final']['program']['mean']:.4f} vs {summary['baseline']} "
         f"{summary['baseline_accuracy']:.4f} | {summary['evals_per_second']:.1f} evals/s | "
         f"{summary['best_formula']}"
     )
@@ -205,12 +225,15 @@ def _cmd_evaluate(args):
     from hivejax._src.data import load_dataset
     from hivejax._src.engine import paired_scores
     from hivejax._src.formats import load_program
-    from hivejax._src.tasks.loss import LossTask
+    from hivejax._src.tasks.registry import make_task
 
-    spec, program = load_program(args.program)
-    task = LossTask(train=_train_config(args))
+    task = make_task(args.task, _train_config(args))
+    spec, program = load_program(args.program, task.spec)
     if spec != task.spec:
-        raise ValueError(f"{args.program}: program shape {spec} does not match the task's")
+        raise ValueError(
+            f"{args.program}: program shape {spec} does not match the {task.name} task's "
+            f"{task.spec}"
+        )
     scores = paired_scores(task, program, load_dataset(args.dataset), range(args.seeds))
     result = {
         "program": args.program,
@@ -225,7 +248,8 @@ def _cmd_evaluate(args):
         p, b = scores["program"], scores["baseline"]
         print(
             f"{args.program}: {p['mean']:.4f} ± {p['std']:.4f}  "
-            f"cross-entropy: {b['mean']:.4f} ± {b['std']:.4f}  ({args.seeds} seeds)"
+            f"baseline ({task.baseline}): {b['mean']:.4f} ± {b['std']:.4f}  "
+            f"({args.seeds} seeds)"
         )
 
 
@@ -293,6 +317,9 @@ def main(argv=None) -> int:
 
     try:
         args = build_parser().parse_args(argv)
+        if getattr(args, "data_dir", None):
+            # The loaders read it when no directory is passed, resumed runs included.
+            os.environ["HIVEJAX_DATA"] = str(args.data_dir)
         COMMANDS[args.command](args)
     except UsageError as e:
         print(f"hivejax: error: {e}", file=sys.stderr)

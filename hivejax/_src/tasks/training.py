@@ -1,9 +1,14 @@
 """Short training runs shared by every task: a population trained in one vmapped call.
 
-One evaluation initialises a model from a key, trains it for ``steps`` Adam steps on
-batches drawn from the training set with that key, and reports test accuracy. Every
+One evaluation initialises a model from a key, trains it for ``steps`` optimizer steps
+on batches drawn from the training set with that key, and reports test accuracy. Every
 member of a population uses the same key, so their comparison is paired, and so is the
 comparison with the baseline trained under the same key.
+
+A training run has three components, and a task makes one of them a function of the
+member (its program): the loss (default softmax cross-entropy), the hidden activation
+(default ReLU) and the optimizer (default Adam at ``learning_rate``). The defaults
+together are the baseline of every task.
 
 A run whose loss or gradients go non-finite stops updating (its parameters are frozen
 by ``where``) and reports NaN accuracy; the others are unaffected because nothing mixes
@@ -27,17 +32,21 @@ import jax.numpy as jnp
 import optax
 
 from hivejax._src.data import Dataset
-from hivejax._src.models import MLP
+from hivejax._src.models import make_model
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """The inner-training protocol (defaults: ``shared/bench/PROTOCOL.md``)."""
+    """The inner-training protocol (defaults: ``shared/bench/PROTOCOL.md``).
+
+    ``model`` names one of ``models.MODELS``; ``hidden`` is the MLP's width.
+    """
 
     steps: int = 100
     batch_size: int = 32
     learning_rate: float = 1e-3
     hidden: int = 128
+    model: str = "mlp"
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "hidden"):
@@ -53,32 +62,51 @@ def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves]))
 
 
+def cross_entropy(member, logits, targets):
+    """The baseline loss, optax's softmax cross-entropy (``member`` is unused)."""
+    return optax.softmax_cross_entropy(logits, targets).mean()
+
+
+def relu(member, x):
+    """The baseline activation (``member`` is unused)."""
+    return jax.nn.relu(x)
+
+
 def train_population(
     config: TrainConfig,
-    loss_fn: Callable,
     members,
     data: Dataset,
     key: jax.Array,
     data_axis: str | None = None,
+    *,
+    loss: Callable = cross_entropy,
+    activation: Callable = relu,
+    optimizer: Callable | None = None,
 ) -> jax.Array:
-    """Test accuracy ``[P]`` of one model per member, each trained with ``loss_fn(member, ...)``.
+    """Test accuracy ``[P]`` of one model per member, trained with the member's components.
 
     Args:
       config: the training protocol.
-      loss_fn: ``loss_fn(member, logits, onehot_targets) -> scalar`` for one member.
       members: a PyTree with a leading population axis (programs, or anything vmappable).
       data: the dataset.
       key: one key shared by the whole population (model init and batch order).
       data_axis: a mesh axis to split each batch over (call inside ``shard_map``); the
         batch size must divide by its size. See the module docstring.
+      loss: ``loss(member, logits, onehot_targets) -> scalar``.
+      activation: ``activation(member, x) -> same shape``, every hidden activation.
+      optimizer: ``optimizer(member) -> optax.GradientTransformation``; default Adam.
 
     Returns:
       Accuracy per member, NaN where training went non-finite.
     """
-    model = MLP(hidden=config.hidden, num_classes=data.num_classes)
-    optimizer = optax.adam(config.learning_rate)
+    if optimizer is None:
+        optimizer = lambda member: optax.adam(config.learning_rate)
+    model_for = lambda act: make_model(
+        config.model, data.num_classes, hidden=config.hidden, activation=act
+    )
     k_init, k_batch = jax.random.split(key)
-    params0 = model.init(k_init, data.x_train[:1])
+    # Parameters do not depend on the activation, so one initialisation serves every member.
+    params0 = model_for(jax.nn.relu).init(k_init, data.x_train[:1])
     n_train = data.x_train.shape[0]
     batches = jax.random.randint(k_batch, (config.steps, config.batch_size), 0, n_train)
     if data_axis is not None:
@@ -93,27 +121,48 @@ def train_population(
         batches = jax.lax.dynamic_slice_in_dim(batches, start, size, axis=1)
 
     def one(member):
+        model = model_for(lambda x: activation(member, x))
+        opt = optimizer(member)
+
         def step(carry, idx):
             params, opt_state, ok = carry
             xb = data.x_train[idx]
             yb = jax.nn.one_hot(data.y_train[idx], data.num_classes)
-            loss, grads = jax.value_and_grad(lambda p: loss_fn(member, model.apply(p, xb), yb))(
+            value, grads = jax.value_and_grad(lambda p: loss(member, model.apply(p, xb), yb))(
                 params
             )
             if data_axis is not None:
-                loss, grads = jax.lax.pmean((loss, grads), data_axis)
-            updates, new_opt_state = optimizer.update(grads, opt_state, params)
+                value, grads = jax.lax.pmean((value, grads), data_axis)
+            updates, new_opt_state = opt.update(grads, opt_state, params)
             new_params = optax.apply_updates(params, updates)
-            ok = ok & jnp.isfinite(loss) & _all_finite(grads)
+            ok = ok & jnp.isfinite(value) & _all_finite(grads) & _all_finite(new_params)
             keep = lambda new, old: jnp.where(ok, new, old)
             params = jax.tree.map(keep, new_params, params)
             opt_state = jax.tree.map(keep, new_opt_state, opt_state)
             return (params, opt_state, ok), None
 
-        init = (params0, optimizer.init(params0), jnp.asarray(True))
+        init = (params0, opt.init(params0), jnp.asarray(True))
         (params, _, ok), _ = jax.lax.scan(step, init, batches)
         logits = model.apply(params, data.x_test)
         acc = jnp.mean(jnp.argmax(logits, -1) == data.y_test)
         return jnp.where(ok, acc, jnp.nan)
 
     return jax.vmap(one)(members)
+
+
+def _scaled_cross_entropy(scale, logits, targets):
+    return scale * cross_entropy(None, logits, targets)
+
+
+def baseline_accuracy(
+    config: TrainConfig, data: Dataset, key: jax.Array, copies: int = 1
+) -> jax.Array:
+    """Accuracy ``[copies]`` of the baseline (cross-entropy, ReLU, Adam) under ``key``.
+
+    Each copy is a member scaling the loss by 1.0 rather than nothing, so that ``copies``
+    members really train ``copies`` models (the hard-coded ceiling of ``hivejax bench``):
+    vmap would otherwise train one and broadcast it.
+    """
+    return train_population(
+        config, jnp.ones(copies), data, key, loss=_scaled_cross_entropy
+    )

@@ -1,4 +1,4 @@
-"""Known loss functions written as programs, addressable by name.
+"""Known loss functions written as programs.
 
 They are the reference points of a search: the baseline a discovered loss must beat, seeds
 for an initial population, and fixtures whose meaning is known exactly (the tests compare
@@ -97,26 +97,10 @@ def label_smoothing(spec: ProgramSpec, eps: float = 0.1) -> Program:
     )
 
 
-BUILTINS: dict[str, Callable[[ProgramSpec], Program]] = {
+LOSSES: dict[str, Callable[[ProgramSpec], Program]] = {
     "cross_entropy": cross_entropy,
     "mse": mse,
     "hinge": hinge,
     "focal": focal,
     "label_smoothing": label_smoothing,
 }
-
-
-def builtin(name: str, spec: ProgramSpec | None = None) -> Program:
-    """The builtin loss ``name`` as a program of ``spec`` (default ``ProgramSpec()``).
-
-    Example:
-      >>> p = builtin("cross_entropy")
-      >>> int(p.length)
-      5
-    """
-    spec = spec or ProgramSpec()
-    if name not in BUILTINS:
-        raise ValueError(f"unknown builtin {name!r}; valid names: {', '.join(BUILTINS)}")
-    if not {"x", "y"} <= set(spec.inputs):
-        raise ValueError(f"builtin losses read inputs 'x' and 'y'; the spec has {spec.inputs}")
-    return BUILTINS[name](spec)

@@ -1,0 +1,84 @@
+"""What every task shares: a program becomes one component of a vmapped training run.
+
+A task names the component its programs replace (the loss, the hidden activation or the
+optimizer's update rule), the program shape that component reads and writes, and the
+hand-designed component it is scored against. Fitness is test accuracy after a short
+training run (``training.train_population``) whose other two components are the
+baseline's, and the baseline itself (cross-entropy, ReLU, Adam) trains under the same
+keys, so every comparison is paired.
+"""
+
+import dataclasses
+from typing import ClassVar
+
+import jax
+
+from hivejax._src import fused, interpreter
+from hivejax._src.data import Dataset
+from hivejax._src.program import Program, ProgramSpec
+from hivejax._src.tasks import training
+from hivejax._src.tasks.training import TrainConfig
+
+INTERPRETERS = ("fused", "reference")
+
+
+@dataclasses.dataclass(frozen=True)
+class ProgramTask:
+    """A search task. Subclasses set ``name``, ``baseline``, a default ``spec`` and
+    ``components``.
+
+    Attributes:
+      train: the inner-training protocol.
+      spec: program capacities; its inputs, outputs and op set are the task's.
+      interpreter: ``"fused"`` (fast path) or ``"reference"`` (plain jnp autodiff).
+    """
+
+    train: TrainConfig = TrainConfig()
+    spec: ProgramSpec = ProgramSpec()
+    interpreter: str = "fused"
+
+    name: ClassVar[str]
+    baseline: ClassVar[str]  # the builtin program that is the hand-designed component
+    default_spec: ClassVar[ProgramSpec]
+
+    def __post_init__(self):
+        want = self.default_spec
+        got = (self.spec.inputs, self.spec.outputs, self.spec.op_set)
+        if got != (want.inputs, want.outputs, want.op_set):
+            raise ValueError(
+                f"the {self.name} task takes programs with inputs {want.inputs}, "
+                f"{want.outputs} output(s) and the {want.op_set!r} op set; got inputs "
+                f"{self.spec.inputs}, {self.spec.outputs} output(s), {self.spec.op_set!r}"
+            )
+        if self.interpreter not in INTERPRETERS:
+            raise ValueError(
+                f"interpreter must be one of {', '.join(INTERPRETERS)}, got {self.interpreter!r}"
+            )
+
+    def components(self, outputs) -> dict:
+        """Keyword arguments of ``train_population`` that make a member's program a component.
+
+        ``outputs(program, *inputs)`` runs one program and returns its outputs stacked.
+        """
+        raise NotImplementedError
+
+    def accuracy(
+        self, programs: Program, data: Dataset, key: jax.Array, data_axis: str | None = None
+    ) -> jax.Array:
+        """Test accuracy ``[P]`` of each program as the task's component; NaN where it broke.
+
+        ``data_axis``: split each batch over this mesh axis (see ``train_population``).
+        """
+        spec = self.spec
+        if self.interpreter == "reference":
+            run = lambda p, *inputs: interpreter.outputs(spec, p, inputs)
+        else:
+            programs, _ = jax.vmap(lambda p: fused.compact(spec, p))(programs)
+            run = lambda p, *inputs: fused.outputs(spec, p, inputs)
+        return training.train_population(
+            self.train, programs, data, key, data_axis, **self.components(run)
+        )
+
+    def baseline_accuracy(self, data: Dataset, key: jax.Array, copies: int = 1) -> jax.Array:
+        """Accuracy of the baseline under ``key``, ``copies`` times (the hard-coded ceiling)."""
+        return training.baseline_accuracy(self.train, data, key, copies)
