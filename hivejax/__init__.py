@@ -39,8 +39,12 @@ from hivejax._src.program import (
     random_program,
 )
 from hivejax._src.strategy import STRATEGIES, Params, RegularizedEvolution, State
+from hivejax._src.tasks.activation import ActivationTask
+from hivejax._src.tasks.base import ProgramTask
 from hivejax._src.tasks.loss import LossTask
-from hivejax._src.tasks.training import TrainConfig, train_population
+from hivejax._src.tasks.optimizer import OptimizerTask, program_optimizer
+from hivejax._src.tasks.registry import TASKS, make_task
+from hivejax._src.tasks.training import TrainConfig, baseline_accuracy, train_population
 from hivejax._src.variation import (
     MutationParams,
     argument_mutation,
@@ -56,6 +60,13 @@ from hivejax._src.variation import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "ActivationTask",
+    "OptimizerTask",
+    "ProgramTask",
+    "TASKS",
+    "baseline_accuracy",
+    "make_task",
+    "program_optimizer",
     "BUILTINS",
     "DATASETS",
     "MLP",

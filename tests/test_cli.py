@@ -135,3 +135,22 @@ def test_evolve_with_constant_tuning_end_to_end(capsys, tmp_path):
     tuning = summary["constant_tuning"]
     assert tuning["strategy"] == "cma_es" and tuning["after"] >= tuning["before"]
     assert summary["best_fitness"] == pytest.approx(tuning["after"])
+
+
+@pytest.mark.parametrize(("task", "baseline"), [("activation", "relu"), ("optimizer", "adam")])
+def test_evolve_other_tasks_end_to_end(capsys, tmp_path, task, baseline):
+    out = tmp_path / task
+    argv = ["evolve", "--task", task, *TINY, "--population", "8", "--generations", "2"]
+    code, stdout, _ = run_cli(capsys, *argv, "--out", str(out), "--no-progress")
+    assert code == 0, stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["config"]["task"] == task and summary["baseline"] == baseline
+    spec, _ = from_json(json.loads((out / "best.json").read_text()))
+    assert spec.op_set == "elementwise"
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+def test_evaluate_names_the_task_a_program_does_not_fit(capsys):
+    code, _, err = run_cli(capsys, "evaluate", "builtin:lion", "--task", "activation", *TINY)
+    assert code == 2 and err.count("\n") == 1
+    assert "builtin 'lion' (optimizer) reads inputs ('g', 'p', 's1', 's2', 't')" in err
