@@ -123,7 +123,12 @@ def compatible(name: str, shape: tuple[int, ...]) -> str | None:
 
 
 def make_model(
-    name: str, num_classes: int, *, hidden: int = 128, activation: Callable = nn.relu
+    name: str,
+    num_classes: int,
+    *,
+    hidden: int = 128,
+    depth: int = 1,
+    activation: Callable = nn.relu,
 ) -> nn.Module:
     """The model registered as ``name`` (one of ``MODELS``).
 
@@ -131,6 +136,7 @@ def make_model(
       name: ``linear``, ``mlp``, ``cnn1d`` or ``cnn2d``.
       num_classes: the number of logits.
       hidden: the MLP's hidden width (the other models have fixed widths).
+      depth: the MLP's number of hidden layers (the other models ignore it).
       activation: applied after every hidden layer; jittable ``Array -> Array``.
 
     Raises:
@@ -147,10 +153,12 @@ def make_model(
     """
     if num_classes < 1 or hidden < 1:
         raise ValueError(f"num_classes and hidden must be >= 1, got {num_classes} and {hidden}")
+    if depth < 1:
+        raise ValueError(f"depth must be >= 1, got {depth}")
     if name == "linear":
         return Linear(num_classes=num_classes, activation=activation)
     if name == "mlp":
-        return MLP(hidden=hidden, num_classes=num_classes, activation=activation)
+        return MLP(hidden=hidden, num_classes=num_classes, depth=depth, activation=activation)
     if name == "cnn1d":
         return CNN1D(num_classes=num_classes, activation=activation)
     if name == "cnn2d":

@@ -39,7 +39,8 @@ from hivejax._src.models import make_model
 class TrainConfig:
     """The inner-training protocol (defaults: ``shared/bench/PROTOCOL.md``).
 
-    ``model`` names one of ``models.MODELS``; ``hidden`` is the MLP's width.
+    ``model`` names one of ``models.MODELS``; ``hidden`` is the MLP's width and ``depth``
+    its number of hidden layers (the other models ignore both).
     """
 
     steps: int = 100
@@ -47,9 +48,10 @@ class TrainConfig:
     learning_rate: float = 1e-3
     hidden: int = 128
     model: str = "mlp"
+    depth: int = 1
 
     def __post_init__(self):
-        for name in ("steps", "batch_size", "hidden"):
+        for name in ("steps", "batch_size", "hidden", "depth"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"TrainConfig.{name} must be a positive integer, got {value!r}")
@@ -102,7 +104,7 @@ def train_population(
     if optimizer is None:
         optimizer = lambda member: optax.adam(config.learning_rate)
     model_for = lambda act: make_model(
-        config.model, data.num_classes, hidden=config.hidden, activation=act
+        config.model, data.num_classes, hidden=config.hidden, depth=config.depth, activation=act
     )
     k_init, k_batch = jax.random.split(key)
     # Parameters do not depend on the activation, so one initialisation serves every member.
@@ -163,6 +165,4 @@ def baseline_accuracy(
     members really train ``copies`` models (the hard-coded ceiling of ``hivejax bench``):
     vmap would otherwise train one and broadcast it.
     """
-    return train_population(
-        config, jnp.ones(copies), data, key, loss=_scaled_cross_entropy
-    )
+    return train_population(config, jnp.ones(copies), data, key, loss=_scaled_cross_entropy)
