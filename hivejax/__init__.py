@@ -38,6 +38,14 @@ from hivejax._src.program import (
     random_population,
     random_program,
 )
+from hivejax._src.protocols import (
+    PROTOCOLS,
+    Protocol,
+    get_protocol,
+    run_protocol,
+    seed_keys,
+    seed_values,
+)
 from hivejax._src.strategy import STRATEGIES, Params, RegularizedEvolution, State
 from hivejax._src.tasks.activation import ActivationTask
 from hivejax._src.tasks.base import ProgramTask
@@ -73,6 +81,7 @@ __all__ = [
     "NAMED_CONSTANTS",
     "OPS",
     "OP_INDEX",
+    "PROTOCOLS",
     "STRATEGIES",
     "Dataset",
     "DecodeError",
@@ -84,6 +93,7 @@ __all__ = [
     "Params",
     "Program",
     "ProgramSpec",
+    "Protocol",
     "RegularizedEvolution",
     "State",
     "TrainConfig",
@@ -99,6 +109,7 @@ __all__ = [
     "formula",
     "from_bytes",
     "from_json",
+    "get_protocol",
     "insert_instruction",
     "is_valid",
     "live_mask",
@@ -114,7 +125,10 @@ __all__ = [
     "resume_config",
     "run",
     "run_fused",
+    "run_protocol",
     "save_program",
+    "seed_keys",
+    "seed_values",
     "sharded_accuracy",
     "to_bytes",
     "to_json",

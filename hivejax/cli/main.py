@@ -32,6 +32,16 @@ def _positive(text):
     return value
 
 
+def _non_negative(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
 def _positive_float(text):
     try:
         value = float(text)
@@ -123,6 +133,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("program", help="a program file (JSON or binary) or builtin:NAME")
     _add_protocol_flags(p)
     p.add_argument("--seeds", type=_positive, default=3)
+    p.add_argument(
+        "--protocol",
+        metavar="NAME",
+        help="score under a shipped protocol (see `hivejax protocols`); it fixes the task, "
+        "datasets, models, seeds and training, so those flags do not apply",
+    )
+    p.add_argument(
+        "--epoch",
+        type=_non_negative,
+        help="with --protocol: derive the seeds from the protocol version and this epoch",
+    )
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("protocols", help="list the shipped evaluation protocols")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("show", help="print a program as a formula, or as JSON")
@@ -219,7 +243,16 @@ def _cmd_evolve(args):
         print(f"wrote {args.out}/metrics.jsonl, best.json, summary.json")
 
 
+# The evaluate flags a protocol fixes; giving one of them a non-default value with
+# --protocol is an error rather than silently ignored.
+_FIXED_BY_PROTOCOL = ("task", "dataset", "model", "steps", "batch_size", "learning_rate", "seeds")
+
+
 def _cmd_evaluate(args):
+    if args.protocol is not None:
+        return _evaluate_protocol(args)
+    if args.epoch is not None:
+        raise UsageError("--epoch needs --protocol")
     import jax
 
     from hivejax._src.data import load_dataset
@@ -250,6 +283,67 @@ def _cmd_evaluate(args):
             f"{args.program}: {p['mean']:.4f} ± {p['std']:.4f}  "
             f"baseline ({task.baseline}): {b['mean']:.4f} ± {b['std']:.4f}  "
             f"({args.seeds} seeds)"
+        )
+
+
+def _evaluate_protocol(args):
+    from hivejax._src.formats import load_program
+    from hivejax._src.protocols import get_protocol, run_protocol
+    from hivejax._src.tasks.registry import make_task
+
+    defaults = build_parser().parse_args(["evaluate", args.program])
+    changed = [k for k in _FIXED_BY_PROTOCOL if getattr(args, k) != getattr(defaults, k)]
+    if changed:
+        flags = ", ".join("--" + k.replace("_", "-") for k in changed)
+        raise UsageError(f"{flags} cannot be combined with --protocol (the protocol fixes them)")
+    protocol = get_protocol(args.protocol)
+    task_spec = make_task(protocol.task).spec
+    spec, program = load_program(args.program)  # a builtin comes with its own task's spec
+    want = (task_spec.inputs, task_spec.outputs, task_spec.op_set)
+    if (spec.inputs, spec.outputs, spec.op_set) != want:
+        raise ValueError(
+            f"{args.program}: protocol {protocol.name} scores {protocol.task} programs (inputs "
+            f"{', '.join(task_spec.inputs)}; {task_spec.outputs} output(s); {task_spec.op_set} "
+            f"ops); this one has inputs {', '.join(spec.inputs)}; {spec.outputs} output(s); "
+            f"{spec.op_set} ops"
+        )
+    result = {"program": args.program, **run_protocol(protocol, program, args.epoch, spec=spec)}
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print(
+        f"{args.program} under {protocol.name} (version {result['version']}, task "
+        f"{protocol.task}, seeds {result['seeds']})"
+    )
+    print(f"{'cell':<18} {'program':>8} {'baseline':>8} {'improvement':>11} {'broken':>6}")
+    for c in result["cells"]:
+        cell = f"{c['dataset']}/{c['model']}"
+        print(
+            f"{cell:<18} {c['program_mean']:8.4f} {c['baseline_mean']:8.4f} "
+            f"{c['improvement_mean']:+11.4f} {sum(c['broken']):6d}"
+        )
+    imp = result["improvement"]
+    print(
+        f"improvement: mean {imp['mean']:+.4f}, std {imp['std']:.4f}, "
+        f"{imp['confidence']:.0%} lower bound {imp['lower_bound']:+.4f} (n={imp['n']})"
+    )
+
+
+def _cmd_protocols(args):
+    from hivejax._src.protocols import PROTOCOLS
+
+    rows = [
+        {"name": p.name, "version": p.version, **p.content(), "description": p.description}
+        for p in PROTOCOLS.values()
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        cells = " ".join(f"{d}/{m}" for d, m in r["cells"])
+        print(
+            f"{r['name']:<22} {r['version']}  {r['task']:<10} {r['seeds']} seeds x {cells}; "
+            f"{r['steps']} steps, batch {r['batch_size']}, lr {r['learning_rate']:g}"
         )
 
 
@@ -307,6 +401,7 @@ def _cmd_bench(args):
 COMMANDS = {
     "evolve": _cmd_evolve,
     "evaluate": _cmd_evaluate,
+    "protocols": _cmd_protocols,
     "show": _cmd_show,
     "bench": _cmd_bench,
 }

@@ -1,0 +1,315 @@
+"""Evaluation protocols as versioned data: what a score means, written down and hashed.
+
+A ``Protocol`` fixes everything that decides a program's score: the task (which component
+the program is), the cells (``(dataset, model)`` pairs it is trained on), how many seeds,
+and every number of the inner training run. ``run_protocol`` trains, on every cell and
+seed, one model with the program as its component and one with the hand-designed baseline
+under the same key, and reports the paired improvement (program minus baseline).
+
+Versioning: a protocol's ``version`` is the first 12 hex digits of the SHA-256 of its
+canonical JSON (``Protocol.content``: the task, the cells and every number, keys sorted,
+floats written with ``repr``, so exactly). Change any number and the version changes;
+rename the protocol or edit its description and it does not. A score is only comparable
+with scores of the same version. The version covers the protocol, not the code or the
+contents of dataset files (``npz:PATH`` is hashed as its path).
+
+Seeds: without an epoch a protocol evaluates on the seeds ``0 .. seeds-1``. With an epoch
+(a validator's round number) the seeds are derived from ``(version, epoch)`` by SHA-256, so
+they are reproducible by anyone who knows the epoch, change every epoch, and cannot be
+overfitted in advance. A seed ``s`` is the key ``jax.random.key(s)``: it decides the
+model's initialisation and the order of the training batches.
+
+The summary treats the ``len(cells) * seeds`` paired improvements as one sample: their mean,
+standard deviation (``ddof=1``) and a one-sided Student-t lower confidence bound on the mean,
+``mean - t.ppf(confidence, n - 1) * std / sqrt(n)``. A program whose training broke (NaN
+accuracy) scores accuracy 0 in its improvement and is counted as broken.
+
+Example:
+  >>> p = get_protocol("miner-loss")
+  >>> p.cells, p.seeds
+  ((('mnist1d', 'mlp'),), 2)
+  >>> seed_values(p)
+  [0, 1]
+  >>> seed_values(p, epoch=7) == seed_values(p, epoch=7) != seed_values(p, epoch=8)
+  True
+"""
+
+import dataclasses
+import functools
+import hashlib
+import json
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from hivejax._src.program import Program, ProgramSpec
+
+# The fields that decide a score and so make the version; ``name`` and ``description`` do not.
+_CONTENT = (
+    "task",
+    "cells",
+    "seeds",
+    "steps",
+    "batch_size",
+    "learning_rate",
+    "hidden",
+    "depth",
+    "confidence",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Protocol:
+    """An evaluation protocol; its ``version`` is derived from its content (module docstring).
+
+    Attributes:
+      name: how the protocol is looked up in ``PROTOCOLS`` (not part of the version).
+      task: one of ``tasks.registry.TASKS``; decides the shape of the programs it scores.
+      cells: ``(dataset, model)`` pairs; every one is trained on with every seed.
+      seeds: keys per cell.
+      steps, batch_size, learning_rate: the inner training run (``TrainConfig``).
+      hidden, depth: the MLP's width and number of hidden layers (other models ignore them).
+      confidence: level of the one-sided lower bound on the mean improvement.
+      description: one line for listings (not part of the version).
+    """
+
+    name: str
+    task: str
+    cells: tuple[tuple[str, str], ...]
+    seeds: int
+    steps: int
+    batch_size: int
+    learning_rate: float
+    hidden: int = 128
+    depth: int = 1
+    confidence: float = 0.95
+    description: str = ""
+
+    def __post_init__(self):
+        from hivejax._src.models import MODELS
+        from hivejax._src.tasks.registry import TASKS
+
+        object.__setattr__(self, "cells", tuple(tuple(c) for c in self.cells))
+        if self.task not in TASKS:
+            raise ValueError(f"unknown task {self.task!r}; choose one of {', '.join(TASKS)}")
+        if not self.cells or any(len(c) != 2 for c in self.cells):
+            raise ValueError(f"cells must be (dataset, model) pairs, got {self.cells!r}")
+        for _, model in self.cells:
+            if model not in MODELS:
+                raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
+        for field in ("seeds", "steps", "batch_size", "hidden", "depth"):
+            value = getattr(self, field)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"Protocol.{field} must be a positive integer, got {value!r}")
+        if len(self.cells) * self.seeds < 2:
+            raise ValueError("a protocol needs at least 2 evaluations (cells x seeds) for a bound")
+        if not self.learning_rate > 0:
+            raise ValueError(f"Protocol.learning_rate must be > 0, got {self.learning_rate!r}")
+        if not 0.5 <= self.confidence < 1:
+            raise ValueError(f"Protocol.confidence must be in [0.5, 1), got {self.confidence!r}")
+
+    def content(self) -> dict:
+        """The JSON-able content the version hashes: the task, the cells and every number."""
+        d = {k: getattr(self, k) for k in _CONTENT}
+        d["cells"] = [list(c) for c in self.cells]
+        d["learning_rate"] = float(self.learning_rate)
+        d["confidence"] = float(self.confidence)
+        return d
+
+    @property
+    def version(self) -> str:
+        """The first 12 hex digits of the SHA-256 of the canonical JSON of ``content()``."""
+        text = json.dumps(self.content(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    def train_config(self, model: str):
+        """The ``TrainConfig`` of one cell's training runs."""
+        from hivejax._src.tasks.training import TrainConfig
+
+        return TrainConfig(
+            steps=self.steps,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            hidden=self.hidden,
+            depth=self.depth,
+            model=model,
+        )
+
+
+def seed_values(protocol: Protocol, epoch: int | None = None) -> list[int]:
+    """The integer seeds of an evaluation: ``0..seeds-1``, or derived from (version, epoch).
+
+    Each epoch seed is the first 31 bits of ``SHA-256("<version>:<epoch>:<i>")``.
+    """
+    if epoch is None:
+        return list(range(protocol.seeds))
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
+        raise ValueError(f"epoch must be a non-negative integer, got {epoch!r}")
+    out = []
+    for i in range(protocol.seeds):
+        digest = hashlib.sha256(f"{protocol.version}:{epoch}:{i}".encode()).digest()
+        out.append(int.from_bytes(digest[:4], "big") >> 1)
+    return out
+
+
+def seed_keys(protocol: Protocol, epoch: int | None = None) -> jax.Array:
+    """The keys ``[seeds]`` of an evaluation: ``jax.random.key`` of each of ``seed_values``."""
+    return jnp.stack([jax.random.key(s) for s in seed_values(protocol, epoch)])
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _cell(task, program: Program, data, keys):
+    """Program and baseline accuracies ``([S], [S])`` on one cell, vmapped over the keys."""
+    batch = jax.tree.map(lambda a: jnp.asarray(a)[None], program)
+
+    def one(key):
+        return task.accuracy(batch, data, key)[0], task.baseline_accuracy(data, key)[0]
+
+    return jax.vmap(one)(keys)
+
+
+def summarize(improvements, confidence: float = 0.95) -> dict:
+    """Mean, standard deviation (ddof=1) and one-sided Student-t lower bound of a sample."""
+    from scipy import stats
+
+    x = np.asarray(improvements, np.float64).ravel()
+    n = x.size
+    mean = float(np.mean(x))
+    std = float(np.std(x, ddof=1)) if n > 1 else float("nan")
+    margin = float(stats.t.ppf(confidence, n - 1)) * std / math.sqrt(n) if n > 1 else math.inf
+    return {
+        "mean": mean,
+        "std": std,
+        "lower_bound": mean - margin,
+        "confidence": confidence,
+        "n": n,
+    }
+
+
+def run_protocol(
+    protocol: Protocol,
+    program: Program,
+    epoch: int | None = None,
+    *,
+    spec: ProgramSpec | None = None,
+    interpreter: str = "fused",
+) -> dict:
+    """Score ``program`` under ``protocol``: paired with the baseline on every cell and seed.
+
+    Args:
+      protocol: the protocol.
+      program: one program of the protocol task's shape.
+      epoch: None for the seeds ``0..seeds-1``; else the epoch the seeds derive from.
+      spec: the program's spec (default: the task's); its inputs, outputs and op set must be
+        the task's, or ``ValueError``.
+      interpreter: ``"fused"`` or ``"reference"``.
+
+    Returns:
+      A JSON-serialisable dict: ``protocol``, ``version``, ``task``, ``epoch``, ``seeds``,
+      ``cells`` (per cell: ``program`` and ``baseline`` accuracies per seed, the program's
+      None where it broke; ``improvement`` per seed; ``broken`` flags; their means),
+      ``improvement`` (``summarize`` over all cells and seeds) and ``broken`` (a count).
+    """
+    from hivejax._src.data import load_dataset
+    from hivejax._src.models import compatible
+    from hivejax._src.tasks.registry import make_task
+
+    seeds = seed_values(protocol, epoch)
+    keys = jnp.stack([jax.random.key(s) for s in seeds])
+    extra = {"spec": spec} if spec is not None else {}
+    cells, all_improvements, broken_total, datasets = [], [], 0, {}
+    for dataset, model in protocol.cells:
+        task = make_task(
+            protocol.task, protocol.train_config(model), interpreter=interpreter, **extra
+        )
+        if dataset not in datasets:
+            datasets[dataset] = load_dataset(dataset)
+        why = compatible(model, datasets[dataset].shape)
+        if why is not None:
+            raise ValueError(f"protocol {protocol.name}, cell {dataset}/{model}: {why}")
+        prog, base = _cell(task, program, datasets[dataset], keys)
+        prog, base = np.asarray(prog, np.float64), np.asarray(base, np.float64)
+        broken = np.isnan(prog)
+        improvement = np.where(broken, 0.0, prog) - np.nan_to_num(base, nan=0.0)
+        broken_total += int(broken.sum())
+        all_improvements.extend(improvement.tolist())
+        cells.append(
+            {
+                "dataset": dataset,
+                "model": model,
+                "program": [None if b else float(p) for p, b in zip(prog, broken, strict=True)],
+                "baseline": base.tolist(),
+                "improvement": improvement.tolist(),
+                "broken": broken.tolist(),
+                "program_mean": float(np.where(broken, 0.0, prog).mean()),
+                "baseline_mean": float(base.mean()),
+                "improvement_mean": float(improvement.mean()),
+            }
+        )
+    return {
+        "protocol": protocol.name,
+        "version": protocol.version,
+        "task": protocol.task,
+        "epoch": epoch,
+        "seeds": seeds,
+        "cells": cells,
+        "improvement": summarize(all_improvements, protocol.confidence),
+        "broken": broken_total,
+    }
+
+
+def _shipped() -> dict[str, Protocol]:
+    from hivejax._src.tasks.registry import TASKS
+
+    out = {}
+    for task in TASKS:
+        out[f"miner-{task}"] = Protocol(
+            name=f"miner-{task}",
+            task=task,
+            cells=(("mnist1d", "mlp"),),
+            seeds=2,
+            steps=200,
+            batch_size=32,
+            learning_rate=1e-3,
+            description="cheap local check for miners: one cell, two seeds",
+        )
+        out[f"validator-{task}"] = Protocol(
+            name=f"validator-{task}",
+            task=task,
+            cells=(
+                ("mnist1d", "mlp"),
+                ("mnist1d", "cnn1d"),
+                ("digits", "mlp"),
+                ("digits", "cnn2d"),
+            ),
+            seeds=4,
+            steps=300,
+            batch_size=32,
+            learning_rate=1e-3,
+            description="broad score: two datasets, dense and convolutional models, four seeds",
+        )
+    out["paper-mnist1d"] = Protocol(
+        name="paper-mnist1d",
+        task="loss",
+        cells=(("mnist1d", "linear"), ("mnist1d", "mlp"), ("mnist1d", "cnn1d")),
+        seeds=3,
+        steps=6000,
+        batch_size=100,
+        learning_rate=1e-2,
+        hidden=100,
+        depth=2,
+        description="the MNIST-1D paper's training (Adam 1e-2, batch 100, 6000 steps)",
+    )
+    return out
+
+
+PROTOCOLS: dict[str, Protocol] = _shipped()
+
+
+def get_protocol(name: str) -> Protocol:
+    """The shipped protocol ``name`` (one of ``PROTOCOLS``); ``ValueError`` lists the choices."""
+    if name not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {name!r}; choose one of {', '.join(PROTOCOLS)}")
+    return PROTOCOLS[name]
