@@ -25,6 +25,7 @@ from hivejax._src.program import ProgramSpec
 from hivejax._src.strategy import RegularizedEvolution
 from hivejax._src.tasks.loss import LossTask
 from hivejax._src.tasks.training import TrainConfig
+from hivejax.cli.main import main
 
 TRAIN = TrainConfig(steps=10, learning_rate=1e-2)
 TIMING = ("seconds", "evals_per_second")
@@ -177,3 +178,35 @@ def test_data_parallel_fitness_equals_one_device():
     # pmean of per-shard gradients sums in another order than the full-batch mean;
     # after 10 steps that may move a logit by ~1e-6, flipping at most a test image.
     np.testing.assert_allclose(split, one, atol=1.5 / data.y_test.shape[0])
+
+
+@pytest.mark.slow
+def test_bench_devices_all_json_reports_rates_per_device_and_total(capsys):
+    # Slow: compiling the strategy, the fused interpreter and the sharded generation takes
+    # over a minute on 2 shared cores. In-process CLI on the conftest's 4 simulated CPU devices, at toy sizes: 8 programs
+    # (2 per device), 5 training steps, one timed repeat. Timings are only checked for
+    # being positive and consistent, never against a figure (STYLE.md: no wall-clock
+    # assertions).
+    argv = ["bench", "--devices", "all", "--json", "--dataset", "digits"]
+    code = main([*argv, "--population", "8", "--repeats", "1", "--steps", "5"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    report = json.loads(captured.out)
+    assert report["devices"] == len(jax.devices()) == 4
+    assert report["population"] == 8 and report["steps"] == 5
+    for key in (
+        "evals_per_second",
+        "evals_per_second_per_device",
+        "seconds_per_population",
+        "generation_seconds",
+        "compile_seconds",
+    ):
+        assert isinstance(report[key], float) and report[key] > 0, (key, report[key])
+    total, per_device = report["evals_per_second"], report["evals_per_second_per_device"]
+    assert total == pytest.approx(per_device * report["devices"], rel=1e-12)
+    assert total == pytest.approx(report["population"] / report["seconds_per_population"])
+
+
+def test_bench_steps_needs_devices_all(capsys):
+    assert main(["bench", "--steps", "5"]) == 2
+    assert "--steps only" in capsys.readouterr().err
