@@ -15,7 +15,8 @@ Decisions a user should know:
 - The population is held as ``islands`` stacked strategy states (one island by
   default). ``ask``/``tell`` run replicated on every device; the fitness evaluation is
   sharded over the mesh's ``pop`` axis (``parallel/mesh.py``), so results do not depend on
-  the number of devices; islands exchange programs in a ring (``parallel/islands.py``).
+  the number of devices; islands exchange programs in a ring and select with a
+  tournament scaled to their size (``parallel/islands.py``, ``island_params``).
 - Checkpoints (``parallel/checkpoint.py``) hold the states and the metrics position;
   keys are derived from the seed, so ``resume`` continues exactly.
 - A run never overwrites an earlier run: an ``--out`` that already holds ``metrics.jsonl``
@@ -44,7 +45,7 @@ from hivejax._src.const_tuning import TUNERS, tune_constants
 from hivejax._src.data import load_dataset
 from hivejax._src.formula import formula
 from hivejax._src.parallel.checkpoint import Checkpointer, read_record, restore_state
-from hivejax._src.parallel.islands import Migration, exchange
+from hivejax._src.parallel.islands import Migration, exchange, island_params
 from hivejax._src.parallel.mesh import (
     check_population,
     make_mesh,
@@ -295,7 +296,7 @@ def evolve(
     data = load_dataset(config.dataset)
 
     strategy = RegularizedEvolution(spec=spec, population_size=island_size)
-    params = strategy.default_params
+    params = island_params(strategy.default_params, island_size, config.population)
     k_init, k_eval, k_run = run_keys(config.seed)
     rep = replicated(mesh)
 
