@@ -252,6 +252,22 @@ def _stop_requests():
             signal.signal(s, h)
 
 
+def _agree_to_stop(requested: bool) -> bool:
+    """Whether any process was asked to stop; every process gets the same answer.
+
+    A signal may reach only some processes of a multi-process run, or reach them during
+    different generations. Each generation ends with this tiny all-gather, so all
+    processes stop after the same generation: none is left waiting in a collective for
+    one that has gone. One process needs no agreement.
+    """
+    if jax.process_count() == 1:
+        return requested
+    from jax.experimental import multihost_utils
+
+    flags = multihost_utils.process_allgather(np.asarray(requested, np.int32))
+    return bool(np.any(flags))
+
+
 def evolve(
     config: EvolveConfig,
     out: pathlib.Path,
@@ -267,7 +283,9 @@ def evolve(
     depend on how many there are. With ``resume``, the run continues from the latest
     checkpoint in ``out`` (whose config must be ``config``, see ``resume_config``). On
     SIGINT or SIGTERM the run saves a checkpoint after the current generation and raises
-    ``KeyboardInterrupt``. Only process 0 writes files; every process returns the summary.
+    ``KeyboardInterrupt``; in a multi-process run a signal to any one process stops every
+    process after the same generation (``_agree_to_stop``). Only process 0 writes files;
+    every process returns the summary.
     """
     t_start = time.perf_counter()
     out = pathlib.Path(out)
@@ -363,9 +381,10 @@ def evolve(
                     on_generation(line)
                 done = g + 1
                 every = config.checkpoint_every
-                if stop or (every and done % every == 0 and done < config.generations):
+                stopping = _agree_to_stop(bool(stop))
+                if stopping or (every and done % every == 0 and done < config.generations):
                     checkpoint(done, done)
-                if stop:
+                if stopping:
                     raise KeyboardInterrupt(
                         f"checkpoint saved after generation {g}; continue with --resume {out}"
                     )
