@@ -12,7 +12,7 @@ Example:
 from hivejax._src.builtins import BUILTINS, builtin
 from hivejax._src.canonical import canonical_hash, canonicalize, live_mask
 from hivejax._src.const_tuning import tune_constants
-from hivejax._src.data import DATASETS, Dataset, load_dataset
+from hivejax._src.data import DATASETS, Dataset, DatasetError, load_dataset
 from hivejax._src.engine import EvolveConfig, evolve, paired_scores, resume_config
 from hivejax._src.formats import (
     DecodeError,
@@ -27,7 +27,7 @@ from hivejax._src.formula import formula
 from hivejax._src.fused import compact
 from hivejax._src.fused import run as run_fused
 from hivejax._src.interpreter import run
-from hivejax._src.models import MLP
+from hivejax._src.models import CNN1D, CNN2D, MLP, MODELS, Linear, compatible, make_model
 from hivejax._src.ops import NAMED_CONSTANTS, OP_INDEX, OPS, Op
 from hivejax._src.parallel.islands import Migration
 from hivejax._src.parallel.mesh import make_mesh, sharded_accuracy
@@ -68,6 +68,13 @@ from hivejax._src.variation import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "CNN1D",
+    "CNN2D",
+    "DatasetError",
+    "Linear",
+    "MODELS",
+    "compatible",
+    "make_model",
     "ActivationTask",
     "OptimizerTask",
     "ProgramTask",

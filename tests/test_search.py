@@ -1,4 +1,5 @@
-"""End to end: evolution beats random search of the same evaluation budget on MNIST-1D."""
+"""End to end: for every task, evolution beats random search of the same evaluation budget
+on MNIST-1D, with a fixed seed and a loose margin."""
 
 import json
 
@@ -9,19 +10,41 @@ import pytest
 from hivejax._src.data import load_dataset
 from hivejax._src.engine import EvolveConfig, evolve, run_keys
 from hivejax._src.program import random_population
-from hivejax._src.tasks.loss import LossTask
+from hivejax._src.tasks.registry import make_task
 from hivejax._src.tasks.training import TrainConfig
 
-POPULATION, GENERATIONS = 256, 16
 TRAIN = TrainConfig(steps=60)
+# (population, generations) per task; random search scores as many programs in batches of
+# the population size. Measured here (evolution against random search, best accuracy):
+# loss 0.195 against 0.180.
+BUDGETS = {"loss": (256, 16), "activation": (128, 16), "optimizer": (128, 16)}
+NOT_MET = {
+    "activation": "not met yet: evolution 0.253 against random search 0.256 (0.410 against "
+    "0.407 at learning rate 1e-2); many random activations already train as well as the "
+    "best found, and evolution only raises the population mean (issue 4 stays open)",
+    "optimizer": "not met yet: evolution 0.241 against random search 0.241 (0.309 against "
+    "0.309 at learning rate 1e-2); both find a sign-descent rule in the first generation and "
+    "evolution never improves on it (issue 4 stays open)",
+}
 
 
 @pytest.mark.slow
-def test_evolution_beats_random_search(tmp_path):
+@pytest.mark.parametrize(
+    "task_name",
+    [
+        pytest.param(t, marks=pytest.mark.xfail(strict=True, reason=NOT_MET[t]))
+        if t in NOT_MET
+        else t
+        for t in BUDGETS
+    ],
+)
+def test_evolution_beats_random_search(tmp_path, task_name):
+    population, generations = BUDGETS[task_name]
     config = EvolveConfig(
+        task=task_name,
         dataset="mnist1d",
-        population=POPULATION,
-        generations=GENERATIONS,
+        population=population,
+        generations=generations,
         seed=0,
         train=TRAIN,
         final_seeds=1,
@@ -29,21 +52,25 @@ def test_evolution_beats_random_search(tmp_path):
     # One device: the trajectory (and the margin measured below) is that of this layout.
     summary = evolve(config, tmp_path, devices=jax.devices()[:1])
     lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-    assert len(lines) == GENERATIONS
+    assert len(lines) == generations
 
     # Random search: as many programs from the same initialiser, scored under the same key.
-    task = LossTask(train=TRAIN)
+    task = make_task(task_name, TRAIN)
     data = load_dataset("mnist1d")
     _, eval_key, _ = run_keys(config.seed)
     accuracy = jax.jit(task.accuracy)
-    batches = POPULATION * GENERATIONS // 256
     random_best = max(
         float(
             np.nanmax(
-                accuracy(random_population(jax.random.key(100 + i), task.spec, 256), data, eval_key)
+                accuracy(
+                    random_population(jax.random.key(100 + i), task.spec, population),
+                    data,
+                    eval_key,
+                )
             )
         )
-        for i in range(batches)
+        for i in range(generations)
     )
-    # Fixed seeds, loose margin: one point of accuracy. Measured here: 0.195 against 0.180.
+    print(f"{task_name}: evolution {summary['best_fitness']:.3f}, random {random_best:.3f}")
+    # Loose margin: one point of accuracy.
     assert summary["best_fitness"] >= random_best + 0.01, (summary["best_fitness"], random_best)

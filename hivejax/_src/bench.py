@@ -48,9 +48,21 @@ def _throughput(fn, args, population: int, repeats: int, key) -> dict:
     }
 
 
-def sharded(population: int, dataset: str, repeats: int, devices=None, seed: int = 0) -> dict:
+def sharded(
+    population: int,
+    dataset: str,
+    repeats: int,
+    devices=None,
+    seed: int = 0,
+    steps: int | None = None,
+) -> dict:
     """Evaluations per second of the population sharded over ``devices`` (default: all),
-    in total and per device, and the time of one whole sharded engine generation."""
+    in total and per device, and the time of one whole sharded engine generation.
+
+    ``steps`` (default: the protocol's) shortens training, for quick checks only.
+    The total rate is measured; the per-device rate is the total over the number of
+    devices, so ``evals_per_second == evals_per_second_per_device * devices``.
+    """
     from hivejax._src.engine import build_generation
     from hivejax._src.parallel.islands import Migration
     from hivejax._src.parallel.mesh import check_population, make_mesh, sharded_accuracy
@@ -60,7 +72,8 @@ def sharded(population: int, dataset: str, repeats: int, devices=None, seed: int
     check_population(population, mesh)
     n = mesh.devices.size
     data = load_dataset(dataset)
-    task = LossTask(train=TrainConfig())
+    train = TrainConfig() if steps is None else TrainConfig(steps=steps)
+    task = LossTask(train=train)
     k_pop, k_eval, k_gen = jax.random.split(jax.random.key(seed), 3)
     programs = random_population(k_pop, task.spec, population)
     evaluate = sharded_accuracy(task, mesh)
@@ -77,6 +90,9 @@ def sharded(population: int, dataset: str, repeats: int, devices=None, seed: int
         times.append(time.perf_counter() - t0)
     return {
         "devices": n,
+        "population": population,
+        "steps": train.steps,
+        "seconds_per_population": result["seconds_per_population"],
         "evals_per_second": result["evals_per_second"],
         "evals_per_second_per_device": result["evals_per_second"] / n,
         "compile_seconds": result["compile_seconds"],

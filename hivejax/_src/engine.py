@@ -15,7 +15,8 @@ Decisions a user should know:
 - The population is held as ``islands`` stacked strategy states (one island by
   default). ``ask``/``tell`` run replicated on every device; the fitness evaluation is
   sharded over the mesh's ``pop`` axis (``parallel/mesh.py``), so results do not depend on
-  the number of devices; islands exchange programs in a ring (``parallel/islands.py``).
+  the number of devices; islands exchange programs in a ring and select with a
+  tournament scaled to their size (``parallel/islands.py``, ``island_params``).
 - Checkpoints (``parallel/checkpoint.py``) hold the states and the metrics position;
   keys are derived from the seed, so ``resume`` continues exactly.
 - A run never overwrites an earlier run: an ``--out`` that already holds ``metrics.jsonl``
@@ -44,7 +45,7 @@ from hivejax._src.const_tuning import TUNERS, tune_constants
 from hivejax._src.data import load_dataset
 from hivejax._src.formula import formula
 from hivejax._src.parallel.checkpoint import Checkpointer, read_record, restore_state
-from hivejax._src.parallel.islands import Migration, exchange
+from hivejax._src.parallel.islands import Migration, exchange, island_params
 from hivejax._src.parallel.mesh import (
     check_population,
     make_mesh,
@@ -249,6 +250,22 @@ def _stop_requests():
             signal.signal(s, h)
 
 
+def _agree_to_stop(requested: bool) -> bool:
+    """Whether any process was asked to stop; every process gets the same answer.
+
+    A signal may reach only some processes of a multi-process run, or reach them during
+    different generations. Each generation ends with this tiny all-gather, so all
+    processes stop after the same generation: none is left waiting in a collective for
+    one that has gone. One process needs no agreement.
+    """
+    if jax.process_count() == 1:
+        return requested
+    from jax.experimental import multihost_utils
+
+    flags = multihost_utils.process_allgather(np.asarray(requested, np.int32))
+    return bool(np.any(flags))
+
+
 def evolve(
     config: EvolveConfig,
     out: pathlib.Path,
@@ -264,7 +281,9 @@ def evolve(
     depend on how many there are. With ``resume``, the run continues from the latest
     checkpoint in ``out`` (whose config must be ``config``, see ``resume_config``). On
     SIGINT or SIGTERM the run saves a checkpoint after the current generation and raises
-    ``KeyboardInterrupt``. Only process 0 writes files; every process returns the summary.
+    ``KeyboardInterrupt``; in a multi-process run a signal to any one process stops every
+    process after the same generation (``_agree_to_stop``). Only process 0 writes files;
+    every process returns the summary.
     """
     t_start = time.perf_counter()
     out = pathlib.Path(out)
@@ -293,7 +312,7 @@ def evolve(
     data = load_dataset(config.dataset)
 
     strategy = RegularizedEvolution(spec=spec, population_size=island_size)
-    params = strategy.default_params
+    params = island_params(strategy.default_params, island_size, config.population)
     k_init, k_eval, k_run = run_keys(config.seed)
     rep = replicated(mesh)
 
@@ -360,9 +379,10 @@ def evolve(
                     on_generation(line)
                 done = g + 1
                 every = config.checkpoint_every
-                if stop or (every and done % every == 0 and done < config.generations):
+                stopping = _agree_to_stop(bool(stop))
+                if stopping or (every and done % every == 0 and done < config.generations):
                     checkpoint(done, done)
-                if stop:
+                if stopping:
                     raise KeyboardInterrupt(
                         f"checkpoint saved after generation {g}; continue with --resume {out}"
                     )

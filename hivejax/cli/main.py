@@ -158,6 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--population", type=_positive, default=256)
     p.add_argument("--repeats", type=_positive, default=3)
     p.add_argument(
+        "--steps",
+        type=_positive,
+        help="training steps (default: the protocol's 100); only with --devices all, "
+        "for quick checks",
+    )
+    p.add_argument(
         "--reference", action="store_true", help="also time the naive reference interpreter"
     )
     p.add_argument(
@@ -361,8 +367,10 @@ def _cmd_show(args):
 def _cmd_bench(args):
     from hivejax._src.bench import bench, sharded
 
+    if args.steps is not None and args.devices != "all":
+        raise UsageError("--steps only shortens bench --devices all; the protocol bench keeps 100")
     if args.devices == "all":
-        report = sharded(args.population, args.dataset, args.repeats)
+        report = sharded(args.population, args.dataset, args.repeats, steps=args.steps)
         if args.json:
             print(json.dumps(report, indent=2))
         else:

@@ -4,8 +4,9 @@ Each island is one ``RegularizedEvolution`` state; a run holds them stacked on a
 island axis. Every ``interval`` generations island ``i`` sends copies of its best
 ``count`` programs to island ``i + 1`` (mod the number of islands), where they replace
 that island's worst ``count``. Separated sub-populations keep more distinct programs
-alive than one panmictic population of the same size; migration lets good building
-blocks spread without collapsing that diversity.
+alive than one panmictic population of the same size, provided each island selects no
+harder per member than that population would (``island_params``); migration lets good
+building blocks spread without collapsing that diversity.
 
 ``migrate`` is written for one island and moves programs with ``jax.lax.ppermute`` over a
 named axis, so the same code runs two ways:
@@ -65,6 +66,31 @@ class Migration:
     def permutation(self) -> list[tuple[int, int]]:
         """Source and destination island of each transfer."""
         return [(i, (i + 1) % self.islands) for i in range(self.islands)]
+
+
+def island_params(params, island_size: int, population: int):
+    """``params`` with the tournament scaled so islands select as hard as one population.
+
+    A tournament of ``t`` drawn with replacement from ``n`` members gives the best member
+    ``n * (1 - (1 - 1/n) ** t)``, about ``t``, of the ``n`` parent picks: a share of about
+    ``t / n`` of the next generation. Kept unchanged, a tournament of 4 takes an eighth of
+    a population of 32 but half of an island of 8, which then converges in a few
+    generations. So each island of ``island_size`` gets the tournament size that keeps
+    the best member's share equal to that in one population of ``population`` members:
+    ``max(1, round(t * island_size / population))``. One island (``island_size ==
+    population``) keeps ``t``. With the default ``t = 4``, islands of at most an eighth of
+    the population get ``t = 1`` (parents drawn uniformly): within them, only elitism,
+    which keeps each island's best, and migration select.
+
+    Example:
+      >>> from hivejax._src.strategy import Params
+      >>> island_params(Params(tournament_size=4), 8, 32).tournament_size
+      1
+      >>> island_params(Params(tournament_size=4), 16, 32).tournament_size
+      2
+    """
+    t = max(1, round(params.tournament_size * island_size / population))
+    return params.replace(tournament_size=t)
 
 
 def migrate(state, migration: Migration, axis_name: str):

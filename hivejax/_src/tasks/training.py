@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import optax
 
 from hivejax._src.data import Dataset
-from hivejax._src.models import make_model
+from hivejax._src.models import MODELS, compatible, make_model
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +57,8 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{name} must be a positive integer, got {value!r}")
         if not self.learning_rate > 0:
             raise ValueError(f"TrainConfig.learning_rate must be > 0, got {self.learning_rate}")
+        if self.model not in MODELS:
+            raise ValueError(f"unknown model {self.model!r}; choose one of {', '.join(MODELS)}")
 
 
 def _all_finite(tree) -> jax.Array:
@@ -101,6 +103,9 @@ def train_population(
     Returns:
       Accuracy per member, NaN where training went non-finite.
     """
+    problem = compatible(config.model, data.shape)
+    if problem:
+        raise ValueError(problem)
     if optimizer is None:
         optimizer = lambda member: optax.adam(config.learning_rate)
     model_for = lambda act: make_model(
