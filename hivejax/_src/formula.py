@@ -11,9 +11,10 @@ the bindings are joined with ``"; "`` in program order::
 Binary ops with an ``infix`` symbol print infix, parenthesised by precedence (``*``, ``/``
 and ``%`` bind tighter than ``+`` and ``-``; a right operand of equal precedence keeps its
 parentheses, so the tree is exact); ``neg`` prints as a prefix minus; other ops print as
-calls, except ``copy``, which prints its operand. Inputs and named constants print by name, free constants by value with 4
-significant digits. A program that never writes its output prints ``0``. A program with
-several outputs (``spec.outputs``) prints each one as ``rK = ...``, in order.
+calls, except ``copy``, which prints its operand. Inputs and named constants print by
+name, free constants by value with 4 significant digits. A program that never writes its
+output prints ``0``. A program with several outputs (``spec.outputs``) prints each one as
+``rK = ...``, in order.
 """
 
 import dataclasses

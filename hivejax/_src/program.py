@@ -24,7 +24,6 @@ from flax import struct
 
 from hivejax._src import ops
 
-
 OP_SETS: dict[str, tuple[int, ...]] = {
     "all": tuple(range(ops.NUM_OPS)),
     "elementwise": tuple(i for i, op in enumerate(ops.OPS) if op.kind == ops.ELEMENTWISE),

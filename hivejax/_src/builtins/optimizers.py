@@ -54,7 +54,10 @@ def adam(spec: ProgramSpec, b1: float = 0.9, b2: float = 0.999) -> Program:
 
 
 def lion(spec: ProgramSpec, b1: float = 0.9, b2: float = 0.99, wd: float = 1e-3) -> Program:
-    """Lion, as ``optax.lion(lr)``: ``sign(b1 s1 + (1-b1) g) + wd p``; ``s1 <- b2 s1 + (1-b2) g``."""
+    """Lion, as ``optax.lion(lr)``.
+
+    Direction ``sign(b1 s1 + (1-b1) g) + wd p``; new slot ``s1 <- b2 s1 + (1-b2) g``.
+    """
     return make_program(
         spec,
         [

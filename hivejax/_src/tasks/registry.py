@@ -12,8 +12,9 @@ TASK_TYPES: dict[str, type[ProgramTask]] = {
 TASKS = tuple(TASK_TYPES)
 
 
-def make_task(name: str, train: TrainConfig = TrainConfig(), **kw) -> ProgramTask:
-    """The task ``name`` (one of ``TASKS``) with the training protocol ``train``."""
+def make_task(name: str, train: TrainConfig | None = None, **kw) -> ProgramTask:
+    """The task ``name`` (one of ``TASKS``) with the training protocol ``train`` (default
+    ``TrainConfig()``)."""
     if name not in TASK_TYPES:
         raise ValueError(f"unknown task {name!r}; choose one of {', '.join(TASKS)}")
-    return TASK_TYPES[name](train=train, **kw)
+    return TASK_TYPES[name](train=train or TrainConfig(), **kw)
