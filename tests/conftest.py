@@ -24,22 +24,29 @@ def _cache_dir(tmp_path_factory):
     os.environ.setdefault("HIVEJAX_CACHE", str(tmp_path_factory.mktemp("cache")))
 
 
+CHANCE = 0.2  # accuracy of 10-class runs that learned next to nothing
+
+
 @pytest.fixture(scope="session")
 def same_curve():
     """Assert two runs' metrics lines agree: the best-so-far curve within float noise.
 
     A program whose training is on the edge of diverging amplifies the float noise of
-    differently tiled matmuls (another device count, another process layout) and can land
-    a few test images apart, which moves the mean accuracy of 8 programs by up to ~0.01;
-    the best program's accuracy, the curve that selection follows, must agree.
+    differently compiled training (another device count, another process layout) and can
+    land a few test images apart: measured on digits, 1 of 8 random programs ended 1 to 4
+    test images apart between 1 and 4 devices, always at chance-level accuracy (below
+    0.12). That moves the mean accuracy of 8 programs by up to ~0.015, and a generation
+    whose children all sit at chance can report a different best. The best-so-far curve,
+    and any generation best above chance, must agree.
     """
 
     def check(lines_a, lines_b):
         assert len(lines_a) == len(lines_b)
         for a, b in zip(lines_a, lines_b, strict=True):
             assert a["generation"] == b["generation"] and a["broken"] == b["broken"]
-            for k in ("best_accuracy", "best_so_far"):
-                assert a[k] == pytest.approx(b[k], abs=1e-6), (k, a, b)
+            assert a["best_so_far"] == pytest.approx(b["best_so_far"], abs=1e-6), (a, b)
+            if max(a["best_accuracy"], b["best_accuracy"]) > CHANCE:
+                assert a["best_accuracy"] == pytest.approx(b["best_accuracy"], abs=1e-6), (a, b)
             assert a["mean_accuracy"] == pytest.approx(b["mean_accuracy"], abs=0.015)
 
     return check
