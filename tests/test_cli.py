@@ -137,6 +137,7 @@ def test_evolve_with_constant_tuning_end_to_end(capsys, tmp_path):
     assert summary["best_fitness"] == pytest.approx(tuning["after"])
 
 
+@pytest.mark.slow  # two more end-to-end runs; tests/test_tasks.py covers the tasks themselves
 @pytest.mark.parametrize(("task", "baseline"), [("activation", "relu"), ("optimizer", "adam")])
 def test_evolve_other_tasks_end_to_end(capsys, tmp_path, task, baseline):
     out = tmp_path / task

@@ -145,6 +145,7 @@ def _distinct_after(islands, total, generations, spec):
     return len({canonical_hash(spec, p) for p in programs})
 
 
+@pytest.mark.slow  # two 24-generation runs
 def test_islands_keep_more_distinct_programs_than_one_population():
     """4 islands of 8 against one population of 32, same seed, same 24 generations.
 
