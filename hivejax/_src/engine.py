@@ -152,8 +152,7 @@ def _seed_population(states, programs: list[Program]):
 
 @functools.partial(jax.jit, static_argnums=0)
 def _paired(task, program: Program, data, key):
-    batch = jax.tree.map(lambda a: jnp.asarray(a)[None], program)
-    return task.accuracy(batch, data, key)[0], task.baseline_accuracy(data, key)[0]
+    return task.paired_accuracy(program, data, key)
 
 
 def paired_scores(task, program: Program, data, seeds) -> dict:

@@ -22,24 +22,24 @@ class UsageError(Exception):
     """An error in what the user asked for; printed as one line."""
 
 
-def _positive(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+def _int_at_least(low: int):
+    """An argparse type: an integer of at least ``low``."""
+    what = "a positive integer" if low == 1 else f"an integer >= {low}"
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {value}")
+        return value
+
+    return parse
 
 
-def _non_negative(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
+_positive = _int_at_least(1)
+_non_negative = _int_at_least(0)
 
 
 def _positive_float(text):
@@ -303,16 +303,17 @@ def _evaluate_protocol(args):
         flags = ", ".join("--" + k.replace("_", "-") for k in changed)
         raise UsageError(f"{flags} cannot be combined with --protocol (the protocol fixes them)")
     protocol = get_protocol(args.protocol)
-    task_spec = make_task(protocol.task).spec
     spec, program = load_program(args.program)  # a builtin comes with its own task's spec
-    want = (task_spec.inputs, task_spec.outputs, task_spec.op_set)
-    if (spec.inputs, spec.outputs, spec.op_set) != want:
+    try:
+        make_task(protocol.task, spec=spec)  # the task's own check of the program's shape
+    except ValueError:
+        want = make_task(protocol.task).spec
         raise ValueError(
             f"{args.program}: protocol {protocol.name} scores {protocol.task} programs (inputs "
-            f"{', '.join(task_spec.inputs)}; {task_spec.outputs} output(s); {task_spec.op_set} "
-            f"ops); this one has inputs {', '.join(spec.inputs)}; {spec.outputs} output(s); "
+            f"{', '.join(want.inputs)}; {want.outputs} output(s); {want.op_set} ops); this "
+            f"one has inputs {', '.join(spec.inputs)}; {spec.outputs} output(s); "
             f"{spec.op_set} ops"
-        )
+        ) from None
     result = {"program": args.program, **run_protocol(protocol, program, args.epoch, spec=spec)}
     if args.json:
         print(json.dumps(result, indent=2))

@@ -53,7 +53,7 @@ class TrainConfig:
     def __post_init__(self):
         for name in ("steps", "batch_size", "hidden", "depth"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"TrainConfig.{name} must be a positive integer, got {value!r}")
         if not self.learning_rate > 0:
             raise ValueError(f"TrainConfig.learning_rate must be > 0, got {self.learning_rate}")
