@@ -60,42 +60,45 @@ def _metrics(path):
     return [{k: v for k, v in m.items() if k not in ("seconds", "evals_per_second")} for m in lines]
 
 
-@pytest.mark.slow
-def test_two_processes_agree_with_one_process_of_four_devices(tmp_path, same_curve):
-    port = _free_port()
-    cli = [sys.executable, "-m", "hivejax.cli.main", *ARGS]
+def _launch(tmp_path, name, argvs, port, env):
+    """Start one CLI process per entry of ``argvs`` (process ids 0, 1, ...)."""
     procs = []
+    for pid, argv in enumerate(argvs):
+        dist = ["--distributed", "--coordinator-address", f"127.0.0.1:{port}"]
+        dist += ["--num-processes", str(len(argvs)), "--process-id", str(pid)]
+        log = open(tmp_path / f"{name}-p{pid}.log", "w")  # noqa: SIM115
+        cmd = [sys.executable, "-m", "hivejax.cli.main", *argv, *dist]
+        procs.append((subprocess.Popen(cmd, env=env, stdout=log, stderr=log), log))
+    return procs
+
+
+def _finish(procs, timeout=400):
+    """Exit codes of ``procs``; kill whatever is still running after ``timeout``."""
     try:
-        for pid in (0, 1):
-            argv = [
-                *cli,
-                "--out",
-                str(tmp_path / f"p{pid}"),
-                "--distributed",
-                "--coordinator-address",
-                f"127.0.0.1:{port}",
-                "--num-processes",
-                "2",
-                "--process-id",
-                str(pid),
-            ]
-            log = open(tmp_path / f"p{pid}.log", "w")  # noqa: SIM115
-            procs.append((subprocess.Popen(argv, env=_env(2), stdout=log, stderr=log), log))
-        single = subprocess.run(
-            [*cli, "--out", str(tmp_path / "single")],
-            env=_env(4),
-            capture_output=True,
-            text=True,
-            timeout=400,
-        )
-        codes = [p.wait(timeout=400) for p, _ in procs]
+        return [p.wait(timeout=timeout) for p, _ in procs]
     finally:
         for p, log in procs:
             if p.poll() is None:
                 p.kill()
                 p.wait()
             log.close()
-    logs = [(tmp_path / f"p{pid}.log").read_text() for pid in (0, 1)]
+
+
+@pytest.mark.slow
+def test_two_processes_agree_with_one_process_of_four_devices(tmp_path, same_curve):
+    argvs = [[*ARGS, "--out", str(tmp_path / f"p{pid}")] for pid in (0, 1)]
+    procs = _launch(tmp_path, "run", argvs, _free_port(), _env(2))
+    try:
+        single = subprocess.run(
+            [sys.executable, "-m", "hivejax.cli.main", *ARGS, "--out", str(tmp_path / "single")],
+            env=_env(4),
+            capture_output=True,
+            text=True,
+            timeout=400,
+        )
+    finally:
+        codes = _finish(procs)
+    logs = [(tmp_path / f"run-p{pid}.log").read_text() for pid in (0, 1)]
     assert codes == [0, 0], [x[-2000:] for x in logs]
     assert single.returncode == 0, single.stderr[-2000:]
 
@@ -130,30 +133,6 @@ CHECKPOINTED = [
     "--keep-checkpoints",
     "2",
 ]
-
-
-def _launch(tmp_path, name, argvs, port, env):
-    """Start one CLI process per entry of ``argvs`` (process ids 0, 1, ...)."""
-    procs = []
-    for pid, argv in enumerate(argvs):
-        dist = ["--distributed", "--coordinator-address", f"127.0.0.1:{port}"]
-        dist += ["--num-processes", str(len(argvs)), "--process-id", str(pid)]
-        log = open(tmp_path / f"{name}-p{pid}.log", "w")  # noqa: SIM115
-        cmd = [sys.executable, "-m", "hivejax.cli.main", *argv, *dist]
-        procs.append((subprocess.Popen(cmd, env=env, stdout=log, stderr=log), log))
-    return procs
-
-
-def _finish(procs, timeout=400):
-    """Exit codes of ``procs``; kill whatever is still running after ``timeout``."""
-    try:
-        return [p.wait(timeout=timeout) for p, _ in procs]
-    finally:
-        for p, log in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-            log.close()
 
 
 def _count(path):
