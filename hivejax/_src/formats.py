@@ -56,7 +56,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hivejax._src import ops
-from hivejax._src.program import Program, ProgramSpec
+from hivejax._src.program import OP_SETS, Program, ProgramSpec
 
 FORMAT = "hivejax.program"
 VERSIONS = (1, 2)
@@ -74,7 +74,7 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _RESERVED = re.compile(r"[cr][0-9]+")
 _SPEC_KEYS = ("inputs", "max_length", "num_consts", "num_registers")
 _SPEC_KEYS_V2 = (*_SPEC_KEYS, "outputs", "op_set")
-_OP_SETS = ("all", "elementwise")  # by binary code
+_OP_SETS = tuple(OP_SETS)  # a binary code is a position here: new sets go last
 _JSON_KEYS = ("format", "version", "spec", "instructions", "consts")
 
 

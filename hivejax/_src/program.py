@@ -24,6 +24,7 @@ from flax import struct
 
 from hivejax._src import ops
 
+# The binary format codes an op set by its position here: a new set goes last.
 OP_SETS: dict[str, tuple[int, ...]] = {
     "all": tuple(range(ops.NUM_OPS)),
     "elementwise": tuple(i for i, op in enumerate(ops.OPS) if op.kind == ops.ELEMENTWISE),

@@ -18,8 +18,6 @@ SPEC = ProgramSpec(inputs=("x",), op_set="elementwise")
 class ActivationTask(ProgramTask):
     """Evolve activation functions of ``x``; see ``ProgramTask`` for the attributes."""
 
-    spec: ProgramSpec = SPEC
-
     name = "activation"
     baseline = "relu"
     default_spec = SPEC

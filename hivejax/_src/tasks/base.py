@@ -25,17 +25,18 @@ INTERPRETERS = ("fused", "reference")
 
 @dataclasses.dataclass(frozen=True)
 class ProgramTask:
-    """A search task. Subclasses set ``name``, ``baseline``, a default ``spec`` and
+    """A search task. Subclasses set ``name``, ``baseline``, ``default_spec`` and
     ``components``.
 
     Attributes:
       train: the inner-training protocol.
-      spec: program capacities; its inputs, outputs and op set are the task's.
+      spec: program capacities (default: ``default_spec``); its inputs, outputs and op set
+        must be the task's, its sizes may differ.
       interpreter: ``"fused"`` (fast path) or ``"reference"`` (plain jnp autodiff).
     """
 
     train: TrainConfig = TrainConfig()
-    spec: ProgramSpec = ProgramSpec()
+    spec: ProgramSpec | None = None
     interpreter: str = "fused"
 
     name: ClassVar[str]
@@ -44,6 +45,8 @@ class ProgramTask:
 
     def __post_init__(self):
         want = self.default_spec
+        if self.spec is None:
+            object.__setattr__(self, "spec", want)
         got = (self.spec.inputs, self.spec.outputs, self.spec.op_set)
         if got != (want.inputs, want.outputs, want.op_set):
             raise ValueError(

@@ -16,8 +16,6 @@ SPEC = ProgramSpec(inputs=("x", "y"))
 class LossTask(ProgramTask):
     """Evolve loss functions of ``(x, y)``; see ``ProgramTask`` for the attributes."""
 
-    spec: ProgramSpec = SPEC
-
     name = "loss"
     baseline = "cross_entropy"
     default_spec = SPEC

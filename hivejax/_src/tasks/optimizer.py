@@ -67,8 +67,6 @@ def program_optimizer(outputs, program, learning_rate: float) -> optax.GradientT
 class OptimizerTask(ProgramTask):
     """Evolve optimizer update rules; see ``ProgramTask`` for the attributes."""
 
-    spec: ProgramSpec = SPEC
-
     name = "optimizer"
     baseline = "adam"
     default_spec = SPEC
