@@ -232,6 +232,14 @@ def test_static_params_are_checked_when_tracing():
         strategy.init(jax.random.key(0), strategy.default_params.replace(num_elites=4))
 
 
+def test_default_elites_are_a_sixteenth_of_the_population():
+    elites = {
+        n: RegularizedEvolution(SPEC, population_size=n).default_params.num_elites
+        for n in (2, 31, 32, 128, 256)
+    }
+    assert elites == {2: 1, 31: 1, 32: 2, 128: 8, 256: 16}
+
+
 def test_strategies_are_hashable_by_value():
     a = RegularizedEvolution(SPEC, population_size=4)
     assert a == RegularizedEvolution(SPEC, population_size=4) and hash(a) == hash(

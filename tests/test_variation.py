@@ -8,10 +8,13 @@ import numpy as np
 import pytest
 
 from hivejax._src import ops
-from hivejax._src.program import Program, ProgramSpec, make_program
+from hivejax._src.canonical import canonical_hash, live_mask
+from hivejax._src.program import Program, ProgramSpec, make_program, random_population
+from hivejax._src.tasks.registry import make_task
 from hivejax._src.variation import (
     MUTATIONS,
     MutationParams,
+    _live_consts,
     check_mutation_params,
     crossover,
     is_valid,
@@ -133,6 +136,7 @@ def test_insert_adds_one_instruction(case):
     spec, cases = case
     for parents, children in cases:
         child = children["insert"]
+        child_live = _live(spec, child)
         full = parents.length == spec.max_length
         np.testing.assert_array_equal(
             child.length, np.where(full, parents.length, parents.length + 1)
@@ -141,8 +145,11 @@ def test_insert_adds_one_instruction(case):
             before, after = _instructions(parents, i), _instructions(child, i)
             if full[i]:
                 assert after == before
-            else:  # removing one instruction of the child gives back the parent
-                assert any(after[:k] + after[k + 1 :] == before for k in range(len(after)))
+            else:  # removing one live instruction of the child gives back the parent
+                assert any(
+                    after[:k] + after[k + 1 :] == before and child_live[i, k]
+                    for k in range(len(after))
+                )
         np.testing.assert_array_equal(child.consts, parents.consts)
 
 
@@ -150,14 +157,30 @@ def test_delete_removes_one_instruction(case):
     spec, cases = case
     for parents, children in cases:
         child = children["delete"]
+        live = _live(spec, parents)
         single = parents.length == 1
         np.testing.assert_array_equal(child.length, np.where(single, 1, parents.length - 1))
         for i in range(N):
             before, after = _instructions(parents, i), _instructions(child, i)
             if single[i]:
                 assert after == before
-            else:
-                assert any(before[:k] + before[k + 1 :] == after for k in range(len(before)))
+            else:  # a live instruction, when the parent has one
+                assert any(
+                    before[:k] + before[k + 1 :] == after and (live[i, k] or not live[i].any())
+                    for k in range(len(before))
+                )
+
+
+def _live(spec, programs):
+    return np.asarray(jax.vmap(lambda p: live_mask(spec, p))(programs))
+
+
+def _changes_live_code(spec, parents, changed):
+    """Every change hits a live instruction of its parent (any active one if none is live)."""
+    live = _live(spec, parents)
+    active = np.arange(spec.max_length) < parents.length[:, None]
+    allowed = np.where(live.any(1, keepdims=True), live, active)
+    return not (changed & ~allowed).any()
 
 
 def test_point_and_argument_mutations_change_one_active_field(case):
@@ -167,6 +190,7 @@ def test_point_and_argument_mutations_change_one_active_field(case):
         point = children["point"]
         changed = point.op != parents.op
         assert (changed.sum(1) == 1).all() and not (changed & ~active).any()
+        assert _changes_live_code(spec, parents, changed)
         for f in ("dst", "src1", "src2"):
             np.testing.assert_array_equal(getattr(point, f), getattr(parents, f))
 
@@ -175,6 +199,7 @@ def test_point_and_argument_mutations_change_one_active_field(case):
         diffs = sum((getattr(arg, f) != getattr(parents, f)) for f in ("dst", "src1", "src2"))
         # With one register the destination cannot change, so it may be a no-op there.
         assert (diffs.sum(1) <= 1).all() and not ((diffs > 0) & ~active).any()
+        assert _changes_live_code(spec, parents, diffs > 0)
         if spec.num_registers > 1:
             assert (diffs.sum(1) == 1).all()
         # A unary op's ignored second source is never the field that changes.
@@ -189,7 +214,11 @@ def test_constant_mutation_changes_only_constants(case):
         for f in ("op", "dst", "src1", "src2", "length"):
             np.testing.assert_array_equal(getattr(child, f), getattr(parents, f))
         if spec.num_consts:
-            assert ((child.consts != parents.consts).sum(1) == 1).all()
+            changed = child.consts != parents.consts
+            assert (changed.sum(1) == 1).all()
+            # The changed constant is one that live code reads, when there is one.
+            read = np.asarray(jax.vmap(lambda p: _live_consts(spec, p))(parents))
+            assert (read[changed] | ~read.any(1)).all()
 
 
 def test_crossover_children_come_from_parents(case):
@@ -281,15 +310,27 @@ def test_bad_mutation_params_raise(bad):
 
 
 def test_elementwise_children_use_no_reduction():
-    from hivejax._src.program import random_population as population
-
     spec = ProgramSpec(inputs=("x",), op_set="elementwise")
-    pop = population(jax.random.key(0), spec, 64)
+    pop = random_population(jax.random.key(0), spec, 64)
+    step = jax.jit(jax.vmap(lambda key, p: mutate(key, spec, p, MutationParams())))
     for k in range(3):
-        pop = jax.vmap(lambda key, p: mutate(key, spec, p, MutationParams()))(
-            jax.random.split(jax.random.key(k + 1), 64), pop
-        )
+        pop = step(jax.random.split(jax.random.key(k + 1), 64), pop)
     allowed = np.asarray(spec.allowed_ops)
     assert np.isin(np.asarray(pop.op), allowed).all()
     assert bool(jnp.all(is_valid(spec, pop)))
     assert not bool(is_valid(spec, pop.replace(op=pop.op.at[0, 0].set(ops.OP_INDEX["mean"])))[0])
+
+
+@pytest.mark.parametrize("task", ["loss", "activation", "optimizer"])
+def test_children_compute_something_new(task):
+    """Effective mutation: a child of an initial program almost never computes exactly what
+    its parent computes. Measured on 200 programs: about 1% per task, against 55-60% when
+    operators could change dead code."""
+    spec = make_task(task).spec
+    parents = random_population(jax.random.key(0), spec, 200)
+    children = vmap_with_keys(mutate, jax.random.key(1), spec, parents, params=MutationParams())
+    same = sum(
+        canonical_hash(spec, _member(parents, i)) == canonical_hash(spec, _member(children, i))
+        for i in range(200)
+    )
+    assert same <= 10, same

@@ -30,8 +30,15 @@ _ARITY = np.asarray([op.arity for op in ops.OPS], np.int32)
 _COMMUTATIVE = frozenset(ops.OP_INDEX[n] for n in ("add", "mul", "max", "min", "hypot"))
 
 
-def live_mask(spec: ProgramSpec, program: Program) -> jax.Array:
-    """``bool[L]``: which instructions can reach an output. Jittable, one program."""
+def liveness(spec: ProgramSpec, program: Program) -> tuple[jax.Array, jax.Array]:
+    """Which instructions and registers matter to the outputs. Jittable, one program.
+
+    Returns ``live``, ``bool[L]``: whether each instruction can reach an output, and
+    ``needed``, ``bool[L, W]``: which work registers hold a value that a later live
+    instruction or an output reads, just before instruction ``i`` runs (for ``i >= length``:
+    the outputs). An instruction inserted at ``i`` changes what the program computes exactly
+    when it writes a needed register.
+    """
     arity = jnp.asarray(_ARITY)
     outputs = slice(spec.register_base, spec.register_base + spec.outputs)
     needed = jnp.zeros(spec.num_operands, bool).at[outputs].set(True)
@@ -43,11 +50,16 @@ def live_mask(spec: ProgramSpec, program: Program) -> jax.Array:
         needed = needed.at[target].set(needed[target] & ~live)
         needed = needed.at[src1].set(needed[src1] | live)
         needed = needed.at[src2].set(needed[src2] | (live & (arity[op] == 2)))
-        return needed, live
+        return needed, (live, needed[spec.register_base :])
 
     insts = (jnp.arange(program.max_length), program.op, program.dst, program.src1, program.src2)
-    _, live = jax.lax.scan(step, needed, insts, reverse=True)
-    return live
+    _, (live, needed) = jax.lax.scan(step, needed, insts, reverse=True)
+    return live, needed
+
+
+def live_mask(spec: ProgramSpec, program: Program) -> jax.Array:
+    """``bool[L]``: which instructions can reach an output. Jittable, one program."""
+    return liveness(spec, program)[0]
 
 
 # Eagerly, live_mask retraces its scan on every call (~0.2 s); jitted it is ~0.1 ms.

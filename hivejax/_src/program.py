@@ -20,6 +20,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from hivejax._src import ops
@@ -169,15 +170,19 @@ def make_program(spec: ProgramSpec, instructions, consts=()) -> Program:
     return Program(op, dst, src1, src2, const_arr, jnp.asarray(len(instructions), jnp.int32))
 
 
-def _source_logits(spec: ProgramSpec) -> jax.Array:
-    # Inputs are what a loss must read to carry any gradient, so they are drawn most often.
-    weights = (
+def source_weights(spec: ProgramSpec) -> np.ndarray:
+    """Relative odds of each operand as a new instruction's source (initialiser, insertion).
+
+    Inputs are what a program must read to compute anything useful, so they are drawn most
+    often: input 4, work register 2, named or free constant 1.
+    """
+    return np.asarray(
         [4.0] * spec.num_inputs
         + [1.0] * len(ops.NAMED_CONSTANTS)
         + [1.0] * spec.num_consts
-        + [2.0] * spec.num_registers
+        + [2.0] * spec.num_registers,
+        np.float32,
     )
-    return jnp.log(jnp.asarray(weights))
 
 
 def random_program(
@@ -188,10 +193,10 @@ def random_program(
     Uniform random register programs almost never read their inputs through live code,
     and then they cannot train anything. So the initialiser builds chains: each
     instruction's first source is, with probability 1/2, the register the previous
-    instruction wrote; other sources favour the inputs (weights: input 4, work register 2,
-    constant 1); the last instruction writes the output ``r0``. Ops are uniform over the
-    spec's op set and constants standard normal. ``max_length`` defaults to half the capacity so
-    that mutation has room to grow programs.
+    instruction wrote; other sources follow ``source_weights``; the last instruction
+    writes the output ``r0``. Ops are uniform over the spec's op set and constants standard
+    normal. ``max_length`` defaults to half the capacity so that mutation has room to grow
+    programs.
     """
     max_length = max_length or max(min_length, spec.max_length // 2)
     if not 1 <= min_length <= max_length <= spec.max_length:
@@ -204,7 +209,7 @@ def random_program(
     length = jax.random.randint(k_len, (), min_length, max_length + 1, jnp.int32)
     dst = jax.random.randint(k_dst, shape, 0, spec.num_registers, jnp.int32)
     dst = dst.at[length - 1].set(0)
-    logits = _source_logits(spec)
+    logits = jnp.log(jnp.asarray(source_weights(spec)))
     src1 = jax.random.categorical(k_s1, logits, shape=shape).astype(jnp.int32)
     previous = spec.register_base + jnp.roll(dst, 1)
     chain = (jax.random.uniform(k_chain, shape) < 0.5) & (jnp.arange(spec.max_length) > 0)

@@ -11,8 +11,15 @@ Every child is a valid program (``is_valid``): ops index the op table, destinati
 work registers, sources index the operand space, the length is in range and the constants
 are finite. Inactive slots stay valid too, because vmapped interpreters read them.
 
-Operators pick among *active* instructions (index ``< length``) and change something:
-point mutation draws a different op, argument mutation a different operand.
+Operators act on effective code, as in Brameier and Banzhaf's *effective mutation*
+(Linear Genetic Programming, 2007): point, argument and delete mutations pick a *live*
+instruction (one that reaches an output; any active one when none is live), insertion
+writes a register that later code reads, and a single-constant mutation picks a constant
+that live code reads. A change to dead code would leave the child computing exactly what
+its parent computes and spend a training run to learn nothing: with operators free to
+pick any active instruction, more than half of all children of random programs were such
+copies. Each operator also changes something: point mutation draws a different op,
+argument mutation a different operand.
 """
 
 from collections.abc import Callable
@@ -24,7 +31,8 @@ import numpy as np
 from flax import struct
 
 from hivejax._src import ops
-from hivejax._src.program import Program, ProgramSpec
+from hivejax._src.canonical import live_mask, liveness
+from hivejax._src.program import Program, ProgramSpec, source_weights
 
 _ARITY = np.asarray([op.arity for op in ops.OPS], np.int32)
 
@@ -121,6 +129,19 @@ def _normal(bits: jax.Array) -> jax.Array:
     return np.sqrt(2.0).astype(np.float32) * jax.scipy.special.erfinv(2.0 * u - 1.0)
 
 
+def _pick(bits: jax.Array, mask: jax.Array, n) -> jax.Array:
+    """A uniformly random index where ``mask`` holds; uniform in ``[0, n)`` if it holds nowhere."""
+    count = jnp.sum(mask)
+    chosen = jnp.argmax(jnp.cumsum(mask) > _below(bits, count)).astype(jnp.int32)
+    return jnp.where(count > 0, chosen, _below(bits, n))
+
+
+def _weighted(bits: jax.Array, weights: np.ndarray) -> jax.Array:
+    """An index drawn with probability proportional to the fixed ``weights``."""
+    cdf = np.cumsum(weights, dtype=np.float64)
+    return jnp.sum(_uniform(bits) * np.float32(cdf[-1]) >= jnp.asarray(cdf[:-1], jnp.float32))
+
+
 def _different(bits: jax.Array, value: jax.Array, n: int) -> jax.Array:
     """A uniformly random value in ``[0, n)`` other than ``value`` (``value`` if ``n == 1``)."""
     return ((value + 1 + _below(bits, max(n - 1, 1))) % n).astype(jnp.int32)
@@ -132,7 +153,7 @@ def _words(spec: ProgramSpec) -> dict[str, int]:
         "point": 2,
         "argument": 4,
         "constant": 1 + spec.num_consts,
-        "insert": 5,
+        "insert": 6,
         "delete": 1,
         "crossover": 4 + spec.num_consts,
     }
@@ -145,15 +166,25 @@ def _op_position(spec: ProgramSpec, op: jax.Array) -> jax.Array:
     return jnp.asarray(position)[op]
 
 
+def _live_consts(spec: ProgramSpec, program: Program) -> jax.Array:
+    """``bool[K]``: which free constants a live instruction reads."""
+    live = live_mask(spec, program)
+    binary = live & (jnp.asarray(_ARITY)[program.op] == 2)
+    slots = spec.const_base + jnp.arange(spec.num_consts)[None, :]
+    reads = (program.src1[:, None] == slots) & live[:, None]
+    reads |= (program.src2[:, None] == slots) & binary[:, None]
+    return jnp.any(reads, axis=0)
+
+
 def _point(bits, spec, program):
-    i = _below(bits[0], program.length)
+    i = _pick(bits[0], live_mask(spec, program), program.length)
     allowed = jnp.asarray(spec.allowed_ops, jnp.int32)
     new = _different(bits[1], _op_position(spec, program.op[i]), len(spec.allowed_ops))
     return program.replace(op=program.op.at[i].set(allowed[new]))
 
 
 def point_mutation(key: jax.Array, spec: ProgramSpec, program: Program) -> Program:
-    """Replace the op of one active instruction with a different random op.
+    """Replace the op of one live instruction with a different random op.
 
     Example:
       >>> from hivejax._src.program import make_program
@@ -167,7 +198,7 @@ def point_mutation(key: jax.Array, spec: ProgramSpec, program: Program) -> Progr
 
 
 def _argument(bits, spec, program):
-    i = _below(bits[0], program.length)
+    i = _pick(bits[0], live_mask(spec, program), program.length)
     arity = jnp.asarray(_ARITY)[program.op[i]]
     field = _below(bits[1], 1 + arity)  # 0 dst, 1 src1, 2 src2
     new_dst = _different(bits[2], program.dst[i], spec.num_registers)
@@ -181,7 +212,7 @@ def _argument(bits, spec, program):
 
 
 def argument_mutation(key: jax.Array, spec: ProgramSpec, program: Program) -> Program:
-    """Replace the destination or a read source of one active instruction.
+    """Replace the destination or a read source of one live instruction.
 
     The field is uniform over the destination and the sources the op reads (a unary op's
     ignored second source is never chosen); the new value differs from the old one.
@@ -201,7 +232,8 @@ def argument_mutation(key: jax.Array, spec: ProgramSpec, program: Program) -> Pr
 def _constant(bits, spec, program, sigma, all_consts):
     if spec.num_consts == 0:
         return program
-    one = jnp.arange(spec.num_consts) == _below(bits[0], spec.num_consts)
+    picked = _pick(bits[0], _live_consts(spec, program), spec.num_consts)
+    one = jnp.arange(spec.num_consts) == picked
     mask = jnp.logical_or(one, jnp.asarray(all_consts, bool))
     noise = jnp.asarray(sigma, jnp.float32) * _normal(bits[1 : 1 + spec.num_consts])
     consts = jnp.where(mask, program.consts + noise, program.consts)
@@ -216,7 +248,8 @@ def constant_mutation(
     sigma: float | jax.Array = 0.1,
     all_consts: bool | jax.Array = False,
 ) -> Program:
-    """Add ``sigma``-scaled Gaussian noise to one random constant, or to all of them.
+    """Add ``sigma``-scaled Gaussian noise to one constant that live code reads (any one if
+    none is read), or to all of them.
 
     ``sigma`` and ``all_consts`` may be traced. A no-op when the spec has no constants.
     Results are clipped to ``+-CONST_LIMIT`` so they stay finite.
@@ -233,15 +266,21 @@ def constant_mutation(
 
 
 def _insert(bits, spec, program):
-    pos = _below(bits[0], program.length + 1)
+    _, needed = liveness(spec, program)
+    # Where some register is needed (always at the end: the outputs), and write one of them.
+    idx = jnp.arange(spec.max_length)
+    pos = _pick(bits[0], (idx <= program.length) & jnp.any(needed, 1), program.length + 1)
     new = {
         "op": jnp.asarray(spec.allowed_ops, jnp.int32)[_below(bits[1], len(spec.allowed_ops))],
-        "dst": _below(bits[2], spec.num_registers),
-        "src1": _below(bits[3], spec.num_operands),
-        "src2": _below(bits[4], spec.num_operands),
+        "dst": _pick(bits[2], needed[jnp.minimum(pos, spec.max_length - 1)], spec.num_registers),
+        "src1": _weighted(bits[3], source_weights(spec)),
+        "src2": _weighted(bits[4], source_weights(spec)),
     }
+    # As in the initialiser's chains, half the time the new instruction transforms the value
+    # it overwrites (``r <- f(r, .)``), so the code that computed it stays live.
+    chain = _uniform(bits[5]) < 0.5
+    new["src1"] = jnp.where(chain, spec.register_base + new["dst"], new["src1"])
     full = program.length >= spec.max_length
-    idx = jnp.arange(spec.max_length)
     source = jnp.where(idx > pos, idx - 1, idx)
     fields = {}
     for name in _FIELDS:
@@ -253,9 +292,12 @@ def _insert(bits, spec, program):
 
 
 def insert_instruction(key: jax.Array, spec: ProgramSpec, program: Program) -> Program:
-    """Insert a random instruction at a random position ``<= length``, shifting the rest.
+    """Insert a random instruction at a position ``<= length``, shifting the rest.
 
-    A no-op when the program is full (``length == max_length``).
+    The position is one where later code or an output reads some register, and the
+    instruction writes one of those registers, so that it takes effect. Half the time it
+    also reads that register (``r <- f(r, .)``); its other sources follow the initialiser's
+    ``source_weights``. A no-op when the program is full (``length == max_length``).
 
     Example:
       >>> from hivejax._src.program import make_program
@@ -268,7 +310,7 @@ def insert_instruction(key: jax.Array, spec: ProgramSpec, program: Program) -> P
 
 
 def _delete(bits, spec, program):
-    pos = _below(bits[0], program.length)
+    pos = _pick(bits[0], live_mask(spec, program), program.length)
     keep = program.length <= 1
     idx = jnp.arange(spec.max_length)
     source = jnp.where(idx >= pos, jnp.minimum(idx + 1, spec.max_length - 1), idx)
@@ -281,7 +323,8 @@ def _delete(bits, spec, program):
 
 
 def delete_instruction(key: jax.Array, spec: ProgramSpec, program: Program) -> Program:
-    """Remove one random active instruction, shifting later ones down.
+    """Remove one random live instruction (any active one if none is live), shifting later
+    ones down.
 
     A no-op on a one-instruction program, so ``length`` stays ``>= 1``.
 
@@ -362,6 +405,12 @@ def _mutate(bits, spec, program, params):
     # Inverse CDF over the weights: the first operator whose CDF exceeds the target has a
     # positive weight; the clip guards against the target rounding up to the total.
     weights = params.weights()
+    # A program that reads no constant would not change under a constant mutation.
+    reads_const = jnp.any(_live_consts(spec, program))
+    effective = weights.at[list(MUTATIONS).index("constant")].multiply(
+        reads_const.astype(weights.dtype)
+    )
+    weights = jnp.where(jnp.sum(effective) > 0, effective, weights)
     cdf = jnp.cumsum(weights)
     last_positive = len(MUTATIONS) - 1 - jnp.argmax((weights > 0)[::-1])
     choice = jnp.minimum(jnp.sum(u[0] * cdf[-1] >= cdf[:-1]), last_positive).astype(jnp.int32)
