@@ -3,10 +3,12 @@
 Each island is one ``RegularizedEvolution`` state; a run holds them stacked on a leading
 island axis. Every ``interval`` generations island ``i`` sends copies of its best
 ``count`` programs to island ``i + 1`` (mod the number of islands), where they replace
-that island's worst ``count``. Separated sub-populations keep more distinct programs
-alive than one panmictic population of the same size, provided each island selects no
-harder per member than that population would (``island_params``); migration lets good
-building blocks spread without collapsing that diversity.
+that island's worst ``count``. Separated sub-populations are meant to keep lineages
+apart that one panmictic population would let one winner take over, provided each island
+selects no harder per member than that population would (``island_params``); migration
+lets good building blocks spread. Whether they keep more distinct programs depends on the
+operators: they did before mutation became effective, and no longer do on the stand-in
+task of the tests (README, known limits).
 
 ``migrate`` is written for one island and moves programs with ``jax.lax.ppermute`` over a
 named axis, so the same code runs two ways:
