@@ -23,6 +23,7 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
+from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from hivejax._src.parallel.mesh import POP
@@ -127,7 +128,19 @@ def exchange(migration: Migration, mesh):
     the devices that hold the (replicated) states.
     """
     if migration.islands != mesh.shape[POP]:
-        return jax.vmap(lambda s: migrate(s, migration, ISLAND), axis_name=ISLAND)
+        vmapped = jax.vmap(lambda s: migrate(s, migration, ISLAND), axis_name=ISLAND)
+        rep = NamedSharding(mesh, P())
+
+        def on_every_device(states):
+            # Pinned replicated on both sides: left to sharding propagation from the
+            # population-sharded fitness, XLA (0.10.2, CPU) partitioned this vmapped
+            # permute and scatter wrongly when the islands do not match the devices
+            # (2 islands on 4 devices), and changed the states even when no migration
+            # was due. tests/test_parallel.py runs 1, 2 and 4 devices bit for bit.
+            states = jax.lax.with_sharding_constraint(states, rep)
+            return jax.lax.with_sharding_constraint(vmapped(states), rep)
+
+        return on_every_device
 
     def one_island_per_device(states):
         one = jax.tree.map(lambda x: x[0], states)
