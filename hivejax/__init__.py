@@ -9,35 +9,36 @@ Example:
   '-sum_c(y * (x - lse_c(x)))'
 """
 
-from hivejax._src.builtins import BUILTINS, builtin
-from hivejax._src.canonical import canonical_hash, canonicalize, live_mask
-from hivejax._src.const_tuning import tune_constants
-from hivejax._src.data import DATASETS, Dataset, DatasetError, load_dataset
-from hivejax._src.engine import EvolveConfig, evolve, paired_scores, resume_config
-from hivejax._src.formats import (
-    DecodeError,
-    from_bytes,
-    from_json,
-    load_program,
-    save_program,
-    to_bytes,
-    to_json,
+from hivejax._src.builtins import BUILTINS
+from hivejax._src.canonical import canonical_hash, canonicalize
+from hivejax._src.const_tuning import TUNERS, tune_constants
+from hivejax._src.data import DATASETS, Dataset, DatasetError, check_dataset_name, load_dataset
+from hivejax._src.engine import EvolveConfig, evolve, resume_config
+from hivejax._src.evaluation import (
+    fitness_from_accuracy,
+    paired_accuracies,
+    paired_scores,
+    summarize,
 )
+from hivejax._src.formats import DecodeError, from_bytes, from_json, to_bytes, to_json
 from hivejax._src.formula import formula
-from hivejax._src.fused import compact
-from hivejax._src.fused import run as run_fused
-from hivejax._src.interpreter import run
+from hivejax._src.fused import compact, run
+from hivejax._src.interpreter import run as run_reference
+from hivejax._src.liveness import live_mask
 from hivejax._src.models import CNN1D, CNN2D, MLP, MODELS, Linear, compatible, make_model
 from hivejax._src.ops import NAMED_CONSTANTS, OP_INDEX, OPS, Op
+from hivejax._src.parallel.distributed import initialize as initialize_distributed
 from hivejax._src.parallel.islands import Migration
 from hivejax._src.parallel.mesh import make_mesh, sharded_accuracy
 from hivejax._src.program import (
     Program,
     ProgramSpec,
+    is_valid,
     make_program,
     random_population,
     random_program,
 )
+from hivejax._src.program_io import load_program, save_program
 from hivejax._src.protocols import (
     PROTOCOLS,
     Protocol,
@@ -51,7 +52,7 @@ from hivejax._src.tasks.activation import ActivationTask
 from hivejax._src.tasks.base import ProgramTask
 from hivejax._src.tasks.loss import LossTask
 from hivejax._src.tasks.optimizer import OptimizerTask, program_optimizer
-from hivejax._src.tasks.registry import TASKS, make_task
+from hivejax._src.tasks.registry import TASKS, builtin, make_task, task_of_spec
 from hivejax._src.tasks.training import TrainConfig, baseline_accuracy, train_population
 from hivejax._src.variation import (
     MutationParams,
@@ -60,7 +61,6 @@ from hivejax._src.variation import (
     crossover,
     delete_instruction,
     insert_instruction,
-    is_valid,
     mutate,
     point_mutation,
 )
@@ -68,75 +68,82 @@ from hivejax._src.variation import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "ActivationTask",
+    "BUILTINS",
     "CNN1D",
     "CNN2D",
-    "DatasetError",
-    "Linear",
-    "MODELS",
-    "compatible",
-    "make_model",
-    "ActivationTask",
-    "OptimizerTask",
-    "ProgramTask",
-    "TASKS",
-    "baseline_accuracy",
-    "make_task",
-    "program_optimizer",
-    "BUILTINS",
     "DATASETS",
+    "Dataset",
+    "DatasetError",
+    "DecodeError",
+    "EvolveConfig",
+    "Linear",
+    "LossTask",
     "MLP",
+    "MODELS",
+    "Migration",
+    "MutationParams",
     "NAMED_CONSTANTS",
     "OPS",
     "OP_INDEX",
-    "PROTOCOLS",
-    "STRATEGIES",
-    "Dataset",
-    "DecodeError",
-    "EvolveConfig",
-    "LossTask",
-    "Migration",
-    "MutationParams",
     "Op",
+    "OptimizerTask",
+    "PROTOCOLS",
     "Params",
     "Program",
     "ProgramSpec",
+    "ProgramTask",
     "Protocol",
     "RegularizedEvolution",
+    "STRATEGIES",
     "State",
+    "TASKS",
+    "TUNERS",
     "TrainConfig",
     "argument_mutation",
+    "baseline_accuracy",
     "builtin",
     "canonical_hash",
     "canonicalize",
+    "check_dataset_name",
     "compact",
+    "compatible",
     "constant_mutation",
     "crossover",
     "delete_instruction",
     "evolve",
+    "fitness_from_accuracy",
     "formula",
     "from_bytes",
     "from_json",
     "get_protocol",
+    "initialize_distributed",
     "insert_instruction",
     "is_valid",
     "live_mask",
     "load_dataset",
     "load_program",
     "make_mesh",
+    "make_model",
     "make_program",
+    "make_task",
     "mutate",
+    "paired_accuracies",
     "paired_scores",
     "point_mutation",
+    "program_optimizer",
     "random_population",
     "random_program",
     "resume_config",
     "run",
-    "run_fused",
     "run_protocol",
+    "run_reference",
     "save_program",
     "seed_keys",
     "seed_values",
     "sharded_accuracy",
+    "summarize",
+    "task_of_spec",
     "to_bytes",
     "to_json",
     "train_population",

@@ -11,6 +11,7 @@ import pytest
 from hivejax._src import builtins, interpreter
 from hivejax._src.canonical import canonicalize
 from hivejax._src.program import ProgramSpec
+from hivejax._src.tasks import registry
 
 
 def _focal(x, y):
@@ -53,7 +54,7 @@ def test_every_builtin_has_a_reference():
 @pytest.mark.parametrize("name", builtins.LOSSES)
 def test_builtin_matches_reference(spec, data, name):
     x, y = data
-    program = builtins.builtin(name, spec)
+    program = registry.builtin(name, spec)
     reference = REFERENCES[name]
     # float32: a handful of ulps from different summation orders.
     np.testing.assert_allclose(_loss(spec, program, x, y), reference(x, y), rtol=1e-5)
@@ -64,7 +65,7 @@ def test_builtin_matches_reference(spec, data, name):
 
 @pytest.mark.parametrize("name", builtins.LOSSES)
 def test_builtins_are_canonical(spec, name):
-    program = builtins.builtin(name, spec)
+    program = registry.builtin(name, spec)
     canonical = canonicalize(spec, program)
     for field in ("op", "dst", "src1", "src2", "consts", "length"):
         np.testing.assert_array_equal(getattr(canonical, field), getattr(program, field))
@@ -73,17 +74,19 @@ def test_builtins_are_canonical(spec, name):
 def test_builtins_fit_a_small_spec():
     small = ProgramSpec(max_length=9, num_consts=1, num_registers=3)
     for name in builtins.LOSSES:
-        assert int(builtins.builtin(name, small).length) <= 9
+        assert int(registry.builtin(name, small).length) <= 9
 
 
 def test_unknown_builtin_lists_the_names():
     with pytest.raises(ValueError, match="unknown builtin 'nope'; valid names: cross_entropy, mse"):
-        builtins.builtin("nope")
+        registry.builtin("nope")
 
 
 def test_builtin_needs_x_and_y():
-    with pytest.raises(ValueError, match=r"reads inputs \('x', 'y'\)"):
-        builtins.builtin("mse", ProgramSpec(inputs=("g", "p")))
+    with pytest.raises(
+        ValueError, match=r"builtin 'mse': the loss task takes programs with inputs \('x', 'y'\)"
+    ):
+        registry.builtin("mse", ProgramSpec(inputs=("g", "p")))
 
 
 # --- activations and optimizers ---
@@ -108,8 +111,8 @@ def test_every_activation_has_a_jax_nn_counterpart():
 @pytest.mark.parametrize("name", builtins.ACTIVATIONS)
 @pytest.mark.parametrize("run", ["reference", "fused"])
 def test_activation_matches_jax_nn(name, run):
-    spec = builtins.default_spec(name)
-    program = builtins.builtin(name, spec)
+    spec = registry.builtin_spec(name)
+    program = registry.builtin(name, spec)
     if run == "fused":
         program, _ = fused.compact(spec, program)
     interp = interpreter if run == "reference" else fused
@@ -134,8 +137,8 @@ def test_every_optimizer_has_an_optax_counterpart():
 @pytest.mark.parametrize("name", builtins.OPTIMIZERS)
 def test_optimizer_trains_like_optax(data, name):
     """100 steps of a small regression, from the same start, with the same batches."""
-    spec = builtins.default_spec(name)
-    program, _ = fused.compact(spec, builtins.builtin(name, spec))
+    spec = registry.builtin_spec(name)
+    program, _ = fused.compact(spec, registry.builtin(name, spec))
     lr = 1e-2
     outputs = lambda p, *inputs: fused.outputs(spec, p, inputs)
     mine, theirs = program_optimizer(outputs, program, lr), OPTAX[name](lr)

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from hivejax._src import interpreter
-from hivejax._src.canonical import canonical_hash, canonicalize, live_mask
+from hivejax._src.canonical import canonical_hash, canonicalize
+from hivejax._src.liveness import live_mask
 from hivejax._src.program import ProgramSpec, make_program, random_population
 
 BASE = [("r1", "sub", "x", "y"), ("r2", "exp", "r1", "r1"), ("r0", "mul", "r1", "r2")]

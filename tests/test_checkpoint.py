@@ -143,5 +143,5 @@ def test_resume_from_a_bad_directory_is_one_line(capsys, tmp_path, layout):
         (record / "metadata").write_text("{ not json")
     code = main(_cli_resume(run_dir))
     err = capsys.readouterr().err
-    assert code == 2, err
+    assert code == 1, err
     assert err.startswith("hivejax: error:") and err.count("\n") == 1, err

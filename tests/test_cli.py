@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from hivejax._src.formats import from_json
+from hivejax import from_json
 from hivejax.cli.main import main
 
 TINY = ["--dataset", "digits", "--steps", "10"]
@@ -27,20 +27,24 @@ def test_show_formula_and_json(capsys):
 
 
 @pytest.mark.parametrize(
-    "argv",
+    "argv, code",
     [
-        ["evolve", "--population", "0", "--out", "x"],
-        ["evolve", "--dataset", "imagenet", "--out", "x"],
-        ["evolve"],
-        ["frobnicate"],
-        ["show", "builtin:nope"],
-        ["show", "/no/such/file.json"],
-        ["evaluate", "builtin:mse", "--seeds", "-1"],
+        # usage errors: the command line itself is wrong (status 2)
+        (["evolve", "--population", "0", "--out", "x"], 2),
+        (["evolve", "--dataset", "imagenet", "--out", "x"], 2),
+        (["evolve", "--population", "1", "--out", "x"], 2),  # refused by EvolveConfig
+        (["evolve"], 2),
+        (["frobnicate"], 2),
+        (["evaluate", "builtin:mse", "--seeds", "-1"], 2),
+        # runtime failures: what the command reads is missing or wrong (status 1)
+        (["show", "builtin:nope"], 1),
+        (["show", "/no/such/file.json"], 1),
+        (["evaluate", "builtin:mse", "--dataset", "mnist", "--data-dir", "/no/such/dir"], 1),
     ],
 )
-def test_user_errors_are_one_line(capsys, argv):
-    code, out, err = run_cli(capsys, *argv)
-    assert code == 2
+def test_user_errors_are_one_line(capsys, argv, code):
+    got, out, err = run_cli(capsys, *argv)
+    assert got == code, err
     assert err.startswith("hivejax: error:") and err.count("\n") == 1, err
     assert "Traceback" not in err
 
@@ -49,7 +53,18 @@ def test_malformed_program_file_is_one_line(capsys, tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text('{"format": "hivejax.program", "version": 99}')
     code, _, err = run_cli(capsys, "show", str(bad))
-    assert code == 2 and "version" in err and err.count("\n") == 1
+    assert code == 1 and "version" in err and err.count("\n") == 1
+
+
+def test_program_that_fits_no_task_is_refused(capsys, tmp_path):
+    # A well-formed file whose spec binds an input no task has.
+    obj = json.loads(run_cli(capsys, "show", "builtin:mse", "--json")[1])
+    obj["spec"]["inputs"] = ["x", "y", "__class__"]
+    path = tmp_path / "odd.json"
+    path.write_text(json.dumps(obj))
+    code, out, err = run_cli(capsys, "show", str(path))
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert "fits no task" in err and str(path) in err
 
 
 def test_console_script_prints_no_traceback(tmp_path):
@@ -57,7 +72,7 @@ def test_console_script_prints_no_traceback(tmp_path):
     bad.write_bytes(b"\x00\x01garbage")
     exe = [sys.executable, "-m", "hivejax.cli.main", "show", str(bad)]
     done = subprocess.run(exe, capture_output=True, text=True, check=False)
-    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.returncode == 1 and "Traceback" not in done.stderr
     assert done.stderr.startswith("hivejax: error:")
 
 
@@ -122,7 +137,7 @@ def test_evolve_writes_run_and_is_deterministic(capsys, tmp_path):
 def test_evolve_refuses_to_overwrite_a_run(capsys, tmp_path):
     (tmp_path / "metrics.jsonl").write_text("earlier results\n")
     code, _, err = _evolve(capsys, tmp_path)
-    assert code == 2 and "already holds a run" in err
+    assert code == 1 and "already holds a run" in err
     assert (tmp_path / "metrics.jsonl").read_text() == "earlier results\n"
 
 
@@ -154,4 +169,5 @@ def test_evolve_other_tasks_end_to_end(capsys, tmp_path, task, baseline):
 def test_evaluate_names_the_task_a_program_does_not_fit(capsys):
     code, _, err = run_cli(capsys, "evaluate", "builtin:lion", "--task", "activation", *TINY)
     assert code == 2 and err.count("\n") == 1
-    assert "builtin 'lion' (optimizer) reads inputs ('g', 'p', 's1', 's2', 't')" in err
+    assert "builtin:lion: the activation task takes programs with inputs ('x',)" in err
+    assert "got inputs ('g', 'p', 's1', 's2', 't')" in err

@@ -8,9 +8,10 @@ import jax
 import numpy as np
 import pytest
 
-from hivejax._src import builtins, formats, ops
+from hivejax._src import builtins, formats, ops, program_io
 from hivejax._src.formats import DecodeError
 from hivejax._src.program import Program, ProgramSpec, make_program, random_population
+from hivejax._src.tasks import registry
 
 SPECS = {
     "default": (ProgramSpec(), {}),
@@ -75,8 +76,8 @@ def test_random_programs_round_trip(name):
 @pytest.mark.parametrize("name", builtins.BUILTINS)
 def test_builtins_round_trip(name):
     # Activations and optimizers have other specs, written as version 2.
-    spec = builtins.default_spec(name)
-    _round_trips(spec, builtins.builtin(name, spec))
+    spec = registry.builtin_spec(name)
+    _round_trips(spec, registry.builtin(name, spec))
 
 
 def test_special_constants_round_trip(spec):
@@ -242,21 +243,21 @@ def test_json_error_messages(spec):
 
 
 def test_load_builtin():
-    spec, program = formats.load_program("builtin:cross_entropy")
+    spec, program = program_io.load_program("builtin:cross_entropy")
     assert spec == ProgramSpec()
-    _assert_identical(program, builtins.builtin("cross_entropy"))
+    _assert_identical(program, registry.builtin("cross_entropy"))
     small = ProgramSpec(max_length=5, num_consts=0, num_registers=2)
-    assert formats.load_program("builtin:mse", small)[0] == small
+    assert program_io.load_program("builtin:mse", small)[0] == small
 
 
 @pytest.mark.parametrize("suffix", [".json", ".bin", ""])
 def test_save_then_load(tmp_path, spec, suffix):
     program = _base_program(spec)
     path = tmp_path / f"prog{suffix}"
-    formats.save_program(path, spec, program)
+    program_io.save_program(path, spec, program)
     is_json = path.read_bytes().startswith(b"{")
     assert is_json == (suffix == ".json")
-    loaded_spec, loaded = formats.load_program(path)
+    loaded_spec, loaded = program_io.load_program(path)
     assert loaded_spec == spec
     _assert_identical(loaded, program)
     assert os.stat(path).st_mode & 0o777 == 0o644
@@ -264,14 +265,14 @@ def test_save_then_load(tmp_path, spec, suffix):
 
 def test_json_file_is_readable(tmp_path, spec):
     path = tmp_path / "ce.json"
-    formats.save_program(path, spec, builtins.builtin("cross_entropy", spec))
+    program_io.save_program(path, spec, registry.builtin("cross_entropy", spec))
     lines = path.read_text().splitlines()
     assert '    ["r1", "lse_c", "x", "x"],' in lines
     # A hand-written file: any JSON layout, ints for float constants.
     obj = json.loads(path.read_text())
     obj["consts"] = [1, 0, 0, 0]
     path.write_text(json.dumps(obj))
-    assert float(formats.load_program(str(path))[1].consts[0]) == 1.0
+    assert float(program_io.load_program(str(path))[1].consts[0]) == 1.0
 
 
 BAD_FILES = {
@@ -292,7 +293,7 @@ def test_load_bad_file(tmp_path, spec, case):
     path = tmp_path / "bad"
     path.write_bytes(content)
     with pytest.raises(DecodeError) as err:
-        formats.load_program(str(path))
+        program_io.load_program(str(path))
     message = str(err.value)
     assert message.startswith(f"{path}: {reason}") and "\n" not in message, message
 
@@ -306,9 +307,9 @@ def test_load_failures_name_the_source(tmp_path, kind):
         "huge": str(tmp_path / "huge"),
     }[kind]
     if kind == "huge":
-        (tmp_path / "huge").write_bytes(b" " * (formats.MAX_FILE_BYTES + 1))
+        (tmp_path / "huge").write_bytes(b" " * (program_io.MAX_FILE_BYTES + 1))
     with pytest.raises(DecodeError) as err:
-        formats.load_program(source)
+        program_io.load_program(source)
     assert str(err.value).startswith(f"{source}: "), str(err.value)
     if kind == "unknown builtin":
         assert "cross_entropy" in str(err.value)
@@ -320,7 +321,7 @@ def _listing(directory):
 
 def test_save_replaces_atomically(tmp_path, spec, monkeypatch):
     path = tmp_path / "p.json"
-    formats.save_program(path, spec, builtins.builtin("mse", spec))
+    program_io.save_program(path, spec, registry.builtin("mse", spec))
     old = path.read_bytes()
 
     def crash(src, dst):
@@ -329,41 +330,41 @@ def test_save_replaces_atomically(tmp_path, spec, monkeypatch):
     # A failure before the rename leaves the old file whole and no temporary behind.
     monkeypatch.setattr(os, "replace", crash)
     with pytest.raises(OSError, match="disk full"):
-        formats.save_program(path, spec, builtins.builtin("focal", spec))
+        program_io.save_program(path, spec, registry.builtin("focal", spec))
     assert path.read_bytes() == old
     assert _listing(tmp_path) == ["p.json"]
     monkeypatch.undo()
 
-    formats.save_program(path, spec, builtins.builtin("focal", spec))
-    assert formats.load_program(str(path))[1].length == 9
+    program_io.save_program(path, spec, registry.builtin("focal", spec))
+    assert program_io.load_program(str(path))[1].length == 9
     assert _listing(tmp_path) == ["p.json"]
 
 
 def test_save_refuses_what_cannot_be_loaded(tmp_path, spec):
     path = tmp_path / "p.bin"
-    formats.save_program(path, spec, builtins.builtin("mse", spec))
+    program_io.save_program(path, spec, registry.builtin("mse", spec))
     old = path.read_bytes()
     bad = make_program(spec, [("r0", "mul", "x", "c0")], consts=(float("nan"),))
     with pytest.raises(ValueError, match="consts"):
-        formats.save_program(path, spec, bad)
+        program_io.save_program(path, spec, bad)
     assert path.read_bytes() == old
     assert _listing(tmp_path) == ["p.bin"]
 
 
 def test_version_2_carries_outputs_and_op_set():
-    spec = builtins.default_spec("adam")
-    program = builtins.builtin("adam", spec)
+    spec = registry.builtin_spec("adam")
+    program = registry.builtin("adam", spec)
     obj = formats.to_json(spec, program)
     assert obj["version"] == 2
     assert obj["spec"]["outputs"] == 3 and obj["spec"]["op_set"] == "elementwise"
     assert formats.to_bytes(spec, program)[4] == 2
     # Version 1 stays the encoding of one-output, all-op programs, so their hashes keep.
-    assert formats.to_json(ProgramSpec(), builtins.builtin("mse"))["version"] == 1
+    assert formats.to_json(ProgramSpec(), registry.builtin("mse"))["version"] == 1
 
 
 def test_elementwise_spec_rejects_a_reduction():
-    spec = builtins.default_spec("relu")
-    obj = formats.to_json(spec, builtins.builtin("relu", spec))
+    spec = registry.builtin_spec("relu")
+    obj = formats.to_json(spec, registry.builtin("relu", spec))
     obj["instructions"] = [["r0", "mean", "x", "x"]]
     with pytest.raises(DecodeError, match=r"instructions\[0\]\.op: 'mean' is not in the "):
         formats.from_json(obj)
@@ -371,8 +372,8 @@ def test_elementwise_spec_rejects_a_reduction():
 
 @pytest.mark.parametrize("outputs", [0, 9])
 def test_outputs_out_of_range_is_named(outputs):
-    spec = builtins.default_spec("adam")
-    obj = formats.to_json(spec, builtins.builtin("adam", spec))
+    spec = registry.builtin_spec("adam")
+    obj = formats.to_json(spec, registry.builtin("adam", spec))
     obj["spec"]["outputs"] = outputs
     with pytest.raises(DecodeError, match=rf"spec\.outputs: {outputs} is outside \[1, 8\]"):
         formats.from_json(obj)

@@ -8,6 +8,7 @@ from hivejax._src import builtins
 from hivejax._src.canonical import canonicalize
 from hivejax._src.formula import formula
 from hivejax._src.program import make_program, random_population
+from hivejax._src.tasks import registry
 
 EXPECTED = {
     "cross_entropy": "-sum_c(y * (x - lse_c(x)))",
@@ -31,8 +32,8 @@ EXPECTED = {
 
 @pytest.mark.parametrize("name", builtins.BUILTINS)
 def test_builtin_formulas(name):
-    spec = builtins.default_spec(name)
-    assert formula(spec, builtins.builtin(name, spec)) == EXPECTED[name]
+    spec = registry.builtin_spec(name)
+    assert formula(spec, registry.builtin(name, spec)) == EXPECTED[name]
 
 
 def _formula(spec, instructions, consts=()):

@@ -9,7 +9,8 @@ import pytest
 from scipy import stats
 
 from hivejax._src import protocols
-from hivejax._src.formats import load_program
+from hivejax._src.evaluation import summarize
+from hivejax._src.program_io import load_program
 from hivejax._src.protocols import (
     PROTOCOLS,
     Protocol,
@@ -17,9 +18,9 @@ from hivejax._src.protocols import (
     run_protocol,
     seed_keys,
     seed_values,
-    summarize,
 )
 from hivejax._src.tasks.registry import TASKS
+from hivejax._src.tasks.training import TrainConfig
 from hivejax.cli.main import main
 
 # Digits has 397 test images: one flipped prediction moves an accuracy by 1/397.
@@ -30,10 +31,7 @@ TINY = Protocol(
     task="loss",
     cells=(("digits", "mlp"),),
     seeds=3,
-    steps=10,
-    batch_size=32,
-    learning_rate=1e-3,
-    hidden=16,
+    train=TrainConfig(steps=10, batch_size=32, learning_rate=1e-3, hidden=16),
     description="a test protocol",
 )
 
@@ -99,7 +97,7 @@ def test_broken_program_scores_zero_and_is_counted(monkeypatch):
         np.array([0.5, nan, 0.7], np.float32),
         np.array([0.6, 0.6, 0.6], np.float32),
     )
-    monkeypatch.setattr(protocols, "_cell", fake)
+    monkeypatch.setattr(protocols, "paired_accuracies", fake)
     _, program = load_program("builtin:mse")
     r = run_protocol(TINY, program)
     [cell] = r["cells"]
@@ -124,11 +122,19 @@ def test_version_follows_every_number_and_nothing_else():
     assert set(changed) == set(protocols._CONTENT)
     versions = {TINY.version}
     for field, value in changed.items():
-        versions.add(dataclasses.replace(TINY, **{field: value}).version)
+        if field in protocols._TRAIN_CONTENT:
+            train = dataclasses.replace(TINY.train, **{field: value})
+            versions.add(dataclasses.replace(TINY, train=train).version)
+        else:
+            versions.add(dataclasses.replace(TINY, **{field: value}).version)
+    # The training run's model is each cell's, so the train config's own does not count.
+    other_model = dataclasses.replace(TINY.train, model="linear")
+    assert dataclasses.replace(TINY, train=other_model).version == TINY.version
     assert len(versions) == 1 + len(changed)
     same = dataclasses.replace(TINY, name="renamed", description="other words")
     assert same.version == TINY.version and len(TINY.version) == 12
-    assert Protocol(**{**dataclasses.asdict(TINY), "cells": [["digits", "mlp"]]}) == TINY
+    fields = {f.name: getattr(TINY, f.name) for f in dataclasses.fields(TINY)}
+    assert Protocol(**{**fields, "cells": [["digits", "mlp"]]}) == TINY
 
 
 def test_epoch_seeds_rotate_and_are_reproducible():
@@ -136,7 +142,7 @@ def test_epoch_seeds_rotate_and_are_reproducible():
     e1, e1_again, e2 = seed_values(TINY, 1), seed_values(TINY, 1), seed_values(TINY, 2)
     assert e1 == e1_again and e1 != e2 and len(set(e1 + e2)) == 6
     assert all(0 <= s < 2**31 for s in e1 + e2)
-    other = dataclasses.replace(TINY, steps=11)
+    other = dataclasses.replace(TINY, train=dataclasses.replace(TINY.train, steps=11))
     assert seed_values(other, 1) != e1  # seeds derive from the version too
     assert seed_keys(TINY, 1).shape == (3,)
     with pytest.raises(ValueError, match="epoch"):
@@ -151,7 +157,8 @@ def test_epoch_seeds_rotate_and_are_reproducible():
         ({"cells": (("digits", "resnet"),)}, "unknown model"),
         ({"seeds": 0}, "seeds"),
         ({"seeds": 1}, "at least 2"),
-        ({"learning_rate": 0.0}, "learning_rate"),
+        ({"cells": (("nope", "mlp"),)}, "unknown dataset"),
+        ({"train": None}, "TrainConfig"),
         ({"confidence": 1.0}, "confidence"),
     ],
 )
@@ -170,8 +177,9 @@ def test_shipped_protocols():
         assert len({m for _, m in validator.cells}) >= 3
     paper = get_protocol("paper-mnist1d")
     assert paper.cells == (("mnist1d", "linear"), ("mnist1d", "mlp"), ("mnist1d", "cnn1d"))
-    assert (paper.steps, paper.batch_size, paper.learning_rate) == (6000, 100, 1e-2)
-    assert (paper.hidden, paper.depth) == (100, 2)
+    train = paper.train
+    assert (train.steps, train.batch_size, train.learning_rate) == (6000, 100, 1e-2)
+    assert (train.hidden, train.depth) == (100, 2)
     assert len({p.version for p in PROTOCOLS.values()}) == len(PROTOCOLS)
     assert all(name == p.name for name, p in PROTOCOLS.items())
     with pytest.raises(ValueError, match="choose one of .*miner-loss"):
@@ -214,7 +222,7 @@ def test_cli_evaluate_protocol_table(capsys, tiny_shipped):
     "argv, match",
     [
         (["builtin:mse", "--protocol", "nope"], "unknown protocol 'nope'; choose one of"),
-        (["builtin:relu", "--protocol", "miner-loss"], "scores loss programs"),
+        (["builtin:relu", "--protocol", "miner-loss"], "the loss task takes programs"),
         (["builtin:mse", "--protocol", "miner-loss", "--steps", "5"], "--steps cannot"),
         (["builtin:mse", "--epoch", "1"], "--epoch needs --protocol"),
         (["builtin:mse", "--protocol", "miner-loss", "--epoch", "-1"], "integer >= 0"),
@@ -240,7 +248,6 @@ def test_mlp_depth_reaches_the_model():
     import flax.linen as nn
 
     from hivejax._src.models import make_model
-    from hivejax._src.tasks.training import TrainConfig
 
     params = make_model("mlp", 10, hidden=8, depth=2).init(jax.random.key(0), np.zeros((1, 5)))
     assert len(params["params"]) == 3  # two hidden Dense layers and the classifier
@@ -248,3 +255,5 @@ def test_mlp_depth_reaches_the_model():
     assert get_protocol("paper-mnist1d").train_config("mlp").depth == 2
     with pytest.raises(ValueError, match="depth"):
         TrainConfig(depth=0)
+    with pytest.raises(ValueError, match="learning_rate"):
+        TrainConfig(learning_rate=0.0)

@@ -6,9 +6,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hivejax._src import builtins
 from hivejax._src.data import load_dataset
 from hivejax._src.program import make_program, random_population
+from hivejax._src.tasks import registry
 from hivejax._src.tasks.registry import TASKS, make_task
 from hivejax._src.tasks.training import TrainConfig
 
@@ -38,7 +38,7 @@ def _nan_program(spec):
 def setup(request, digits):
     task = make_task(request.param, TRAIN)
     others = _unstack(random_population(jax.random.key(0), task.spec, 4), 4)
-    baseline = builtins.builtin(task.baseline, task.spec)
+    baseline = registry.builtin(task.baseline, task.spec)
     accuracy = jax.jit(task.accuracy)
     key = jax.random.key(1)
     clean = np.asarray(accuracy(_stack([baseline, baseline, *others]), digits, key))

@@ -8,8 +8,15 @@ import numpy as np
 import pytest
 
 from hivejax._src import ops
-from hivejax._src.canonical import canonical_hash, live_mask
-from hivejax._src.program import Program, ProgramSpec, make_program, random_population
+from hivejax._src.canonical import canonical_hash
+from hivejax._src.liveness import live_mask
+from hivejax._src.program import (
+    Program,
+    ProgramSpec,
+    is_valid,
+    make_program,
+    random_population,
+)
 from hivejax._src.tasks.registry import make_task
 from hivejax._src.variation import (
     MUTATIONS,
@@ -17,7 +24,6 @@ from hivejax._src.variation import (
     _live_consts,
     check_mutation_params,
     crossover,
-    is_valid,
     mutate,
     vmap_with_keys,
 )

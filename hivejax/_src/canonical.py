@@ -1,4 +1,4 @@
-"""Program identity: liveness, dead-code elimination, canonical form and hash.
+"""Program identity: dead-code elimination, canonical form and hash.
 
 Two programs are the same program when they compute the same output by the same live
 instructions up to the names of their work registers and free constants. The canonical
@@ -13,56 +13,20 @@ form keeps only live instructions, in order, and then:
 - the sources of commutative ops are sorted (two constants first used together by one are
   numbered in order of their bits, so swapping them does not change the form).
 
-``live_mask`` is jittable (the fused interpreter uses it to skip dead code); the rest runs
-eagerly on host numpy arrays.
+It runs eagerly on host numpy arrays; liveness itself is ``hivejax._src.liveness``.
 """
 
 import hashlib
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from hivejax._src import ops
+from hivejax._src.formats import to_bytes
+from hivejax._src.liveness import live_mask
 from hivejax._src.program import Program, ProgramSpec
 
-_ARITY = np.asarray([op.arity for op in ops.OPS], np.int32)
-_COMMUTATIVE = frozenset(ops.OP_INDEX[n] for n in ("add", "mul", "max", "min", "hypot"))
-
-
-def liveness(spec: ProgramSpec, program: Program) -> tuple[jax.Array, jax.Array]:
-    """Which instructions and registers matter to the outputs. Jittable, one program.
-
-    Returns ``live``, ``bool[L]``: whether each instruction can reach an output, and
-    ``needed``, ``bool[L, W]``: which work registers hold a value that a later live
-    instruction or an output reads, just before instruction ``i`` runs (for ``i >= length``:
-    the outputs). An instruction inserted at ``i`` changes what the program computes exactly
-    when it writes a needed register.
-    """
-    arity = jnp.asarray(_ARITY)
-    outputs = slice(spec.register_base, spec.register_base + spec.outputs)
-    needed = jnp.zeros(spec.num_operands, bool).at[outputs].set(True)
-
-    def step(needed, inst):
-        i, op, dst, src1, src2 = inst
-        target = spec.register_base + dst
-        live = needed[target] & (i < program.length)
-        needed = needed.at[target].set(needed[target] & ~live)
-        needed = needed.at[src1].set(needed[src1] | live)
-        needed = needed.at[src2].set(needed[src2] | (live & (arity[op] == 2)))
-        return needed, (live, needed[spec.register_base :])
-
-    insts = (jnp.arange(program.max_length), program.op, program.dst, program.src1, program.src2)
-    _, (live, needed) = jax.lax.scan(step, needed, insts, reverse=True)
-    return live, needed
-
-
-def live_mask(spec: ProgramSpec, program: Program) -> jax.Array:
-    """``bool[L]``: which instructions can reach an output. Jittable, one program."""
-    return liveness(spec, program)[0]
-
-
-# Eagerly, live_mask retraces its scan on every call (~0.2 s); jitted it is ~0.1 ms.
+# Eagerly, live_mask would retrace its scan on every call; jitted, it compiles once per spec.
 _live_mask_jit = jax.jit(live_mask, static_argnums=0)
 
 
@@ -106,12 +70,12 @@ def canonicalize(spec: ProgramSpec, program: Program) -> Program:
     for i in np.flatnonzero(live):
         op = int(p.op[i])
         a, b = int(p.src1[i]), int(p.src2[i])
-        if op in _COMMUTATIVE and unnamed_const(a) and unnamed_const(b):
+        if op in ops.COMMUTATIVE and unnamed_const(a) and unnamed_const(b):
             # Both constants are new: name them by value, not by operand order.
             a, b = sorted((a, b), key=lambda s: bits[s - cb])
         s1 = source(a)
-        s2 = source(b) if _ARITY[op] == 2 else s1
-        if op in _COMMUTATIVE:
+        s2 = source(b) if ops.ARITY[op] == 2 else s1
+        if op in ops.COMMUTATIVE:
             s1, s2 = min(s1, s2), max(s1, s2)
         dst = int(p.dst[i])
         written.add(dst)
@@ -129,6 +93,9 @@ def canonicalize(spec: ProgramSpec, program: Program) -> Program:
 
 def canonical_hash(spec: ProgramSpec, program: Program) -> str:
     """Hex SHA-256 of the canonical form's binary encoding; equal for equivalent programs."""
-    from hivejax._src.formats import to_bytes
+    return hash_of_canonical(spec, canonicalize(spec, program))
 
-    return hashlib.sha256(to_bytes(spec, canonicalize(spec, program))).hexdigest()
+
+def hash_of_canonical(spec: ProgramSpec, canonical: Program) -> str:
+    """``canonical_hash`` of a program already in canonical form."""
+    return hashlib.sha256(to_bytes(spec, canonical)).hexdigest()

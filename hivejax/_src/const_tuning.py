@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from hivejax._src.evaluation import worst_if_nan
 from hivejax._src.program import Program
 
 # Names accepted by ``tune_constants(strategy=...)``, lower-cased.
@@ -43,11 +44,6 @@ def _make_es(name: str, population_size: int, num_dims: int, sigma: float, learn
             optimizer=optax.adam(learning_rate),
             std_schedule=optax.constant_schedule(sigma),
         )
-
-
-def _sanitize(fitness: jax.Array) -> jax.Array:
-    fitness = jnp.asarray(fitness, jnp.float32)
-    return jnp.where(jnp.isnan(fitness), jnp.inf, fitness)
 
 
 def _with_consts(program: Program, consts: jax.Array) -> Program:
@@ -79,7 +75,7 @@ def _tune_one(
     k_init, k_gens = jax.random.split(key)
 
     def evaluate(consts):
-        fitness = _sanitize(fitness_fn(_with_consts(program, consts)))
+        fitness = worst_if_nan(fitness_fn(_with_consts(program, consts)))
         if fitness.shape != (consts.shape[0],):
             raise ValueError(
                 f"fitness_fn must return shape ({consts.shape[0]},), got {fitness.shape}"
@@ -105,7 +101,7 @@ def _tune_one(
     mean = es.get_mean(state)
     start = jnp.stack([program.consts.astype(jnp.float32), mean])
     candidates = jnp.concatenate([start, state.best_solution[None]])
-    fitness = jnp.concatenate([evaluate(start), _sanitize(state.best_fitness)[None]])
+    fitness = jnp.concatenate([evaluate(start), worst_if_nan(state.best_fitness)[None]])
     best = jnp.argmin(fitness)
     consts = candidates[best].astype(program.consts.dtype)
     return program.replace(consts=consts), fitness[best]

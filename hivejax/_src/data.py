@@ -34,11 +34,12 @@ import gzip
 import os
 import pathlib
 import pickle
-import tempfile
 
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
+
+from hivejax._src.files import write_atomic
 
 DATASETS = ("mnist1d", "digits", "mnist", "fashion_mnist", "cifar10")
 
@@ -108,14 +109,7 @@ def _make(x, y, xt, yt, num_classes: int) -> Dataset:
 
 def _atomic_savez(path: pathlib.Path, **arrays) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, lambda f: np.savez(f, **arrays))
 
 
 def _mnist1d_arrays() -> dict[str, np.ndarray]:
@@ -126,6 +120,7 @@ def _mnist1d_arrays() -> dict[str, np.ndarray]:
                 return {k: f[k] for k in ("x", "y", "x_test", "y_test")}
         except (OSError, ValueError, KeyError):
             pass  # a damaged cache is regenerated below
+    # Late: mnist1d takes most of a second to import, and only the first build needs it.
     from mnist1d.data import get_dataset_args, make_dataset
 
     d = make_dataset(get_dataset_args())
@@ -143,6 +138,7 @@ def _mnist1d_arrays() -> dict[str, np.ndarray]:
 
 
 def _digits() -> Dataset:
+    # Late: scikit-learn takes most of a second to import, and only this data set needs it.
     from sklearn.datasets import load_digits
 
     digits = load_digits()
@@ -362,6 +358,7 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None) -> Datase
     >>> load_dataset("digits").shape
     (8, 8, 1)
     """
+    check_dataset_name(name)
     if name.startswith("npz:"):
         return _npz(pathlib.Path(name[len("npz:") :]).expanduser())
     if name == "mnist1d":
@@ -371,6 +368,10 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None) -> Datase
         return _digits()
     if name in _IDX_SOURCES:
         return _idx_dataset(resolve_data_dir(data_dir), name)
-    if name == "cifar10":
-        return _cifar10(resolve_data_dir(data_dir))
-    raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}, npz:PATH")
+    return _cifar10(resolve_data_dir(data_dir))  # the one name left
+
+
+def check_dataset_name(name: str) -> None:
+    """``ValueError`` unless ``name`` is one of ``DATASETS`` or ``npz:PATH``."""
+    if not (name in DATASETS or name.startswith("npz:")):
+        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}, npz:PATH")

@@ -14,23 +14,22 @@ Decisions a user should know:
   task's baseline (cross-entropy, ReLU, Adam) on ``final_seeds`` fresh keys, paired.
 - The population is held as ``islands`` stacked strategy states (one island by
   default). ``ask``/``tell`` run replicated on every device; the fitness evaluation is
-  sharded over the mesh's ``pop`` axis (``parallel/mesh.py``), so results do not depend on
-  the number of devices; islands exchange programs in a ring and select with a
-  tournament scaled to their size (``parallel/islands.py``, ``island_params``).
+  sharded over the mesh's ``pop`` axis (``parallel/mesh.py``), which changes no selection
+  by itself (XLA may compile each device's share differently, which can move a chaotic
+  program's accuracy by a few test images); islands exchange programs in a ring and select
+  with a tournament scaled to their size (``parallel/islands.py``, ``island_params``).
 - Checkpoints (``parallel/checkpoint.py``) hold the states and the metrics position;
   keys are derived from the seed, so ``resume`` continues exactly.
-- A run never overwrites an earlier run: an ``--out`` that already holds ``metrics.jsonl``
-  is refused. ``best.json`` and ``summary.json`` are written atomically.
+- The run directory (``run_dir.RunDir``) owns the files: a run never overwrites an earlier
+  one, and ``best.json`` and ``summary.json`` are written atomically.
 """
 
 import contextlib
 import dataclasses
 import functools
 import json
-import os
 import pathlib
 import signal
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -38,13 +37,11 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import multihost_utils
 
-from hivejax._src import formats
-from hivejax._src.canonical import canonical_hash, canonicalize
 from hivejax._src.const_tuning import TUNERS, tune_constants
-from hivejax._src.data import load_dataset
-from hivejax._src.formula import formula
-from hivejax._src.parallel.checkpoint import Checkpointer, read_record, restore_state
+from hivejax._src.data import check_dataset_name, load_dataset
+from hivejax._src.evaluation import fitness_from_accuracy, paired_scores
 from hivejax._src.parallel.islands import Migration, exchange, island_params
 from hivejax._src.parallel.mesh import (
     check_population,
@@ -53,6 +50,8 @@ from hivejax._src.parallel.mesh import (
     sharded_accuracy,
 )
 from hivejax._src.program import Program
+from hivejax._src.program_io import canonical_record, load_program
+from hivejax._src.run_dir import RunDir
 from hivejax._src.strategy import RegularizedEvolution
 from hivejax._src.tasks.registry import TASKS, make_task
 from hivejax._src.tasks.training import TrainConfig
@@ -88,6 +87,7 @@ class EvolveConfig:
     def __post_init__(self):
         if self.task not in TASKS:
             raise ValueError(f"unknown task {self.task!r}; choose one of {', '.join(TASKS)}")
+        check_dataset_name(self.dataset)
         if self.population < 2:
             raise ValueError(f"population must be at least 2, got {self.population}")
         if self.generations < 1:
@@ -119,26 +119,6 @@ def run_keys(seed: int) -> tuple[jax.Array, jax.Array, jax.Array]:
     return tuple(jax.random.split(jax.random.key(seed), 3))
 
 
-def fitness_from_accuracy(accuracy: jax.Array) -> jax.Array:
-    """Minimised fitness: ``-accuracy``, ``+inf`` where training broke (NaN accuracy)."""
-    return jnp.where(jnp.isnan(accuracy), jnp.inf, -accuracy)
-
-
-def write_json_atomic(path: pathlib.Path, obj) -> None:
-    """Write JSON so a crash leaves either the old file or the new one, never half of one."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _seed_population(states, programs: list[Program]):
     """Put the given programs first in the initial islands: program ``j`` goes to island
     ``j mod islands``, so seeds spread over the islands."""
@@ -148,26 +128,6 @@ def _seed_population(states, programs: list[Program]):
         i, slot = j % islands, j // islands
         pop = jax.tree.map(lambda all_, one, i=i, s=slot: all_.at[i, s].set(one), pop, p)
     return states.replace(population=pop)
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def _paired(task, program: Program, data, key):
-    return task.paired_accuracy(program, data, key)
-
-
-def paired_scores(task, program: Program, data, seeds) -> dict:
-    """Accuracy of ``program`` and of the task's baseline under the same keys."""
-    prog, base = [], []
-    for seed in seeds:
-        p, b = _paired(task, program, data, jax.random.key(seed))
-        prog.append(float(p))
-        base.append(float(b))
-
-    def stats(xs):
-        xs = np.asarray(xs, np.float64)
-        return {"mean": float(np.mean(xs)), "std": float(np.std(xs)), "per_seed": xs.tolist()}
-
-    return {"seeds": list(seeds), "program": stats(prog), "baseline": stats(base)}
 
 
 def build_generation(strategy, params, task, data, mesh, migration: Migration, k_eval):
@@ -226,7 +186,7 @@ def config_from_dict(d: dict) -> EvolveConfig:
 
 def resume_config(out: pathlib.Path) -> EvolveConfig:
     """The config of the run whose checkpoints are in ``out`` (``ValueError`` if none)."""
-    _, record = read_record(out)
+    _, record = RunDir(out).latest_checkpoint()
     try:
         return config_from_dict(record["config"])
     except (KeyError, TypeError) as e:
@@ -259,10 +219,26 @@ def _agree_to_stop(requested: bool) -> bool:
     """
     if jax.process_count() == 1:
         return requested
-    from jax.experimental import multihost_utils
-
     flags = multihost_utils.process_allgather(np.asarray(requested, np.int32))
     return bool(np.any(flags))
+
+
+@dataclasses.dataclass
+class _Run:
+    """What ``_setup`` prepares for the generation loop and ``_finish``."""
+
+    config: EvolveConfig
+    run_dir: RunDir
+    mesh: jax.sharding.Mesh
+    task: object
+    data: object
+    states: object
+    generation: Callable  # the compiled one-generation step
+    keys: jax.Array  # one per generation
+    eval_key: jax.Array
+    start: int = 0  # generations already done (resume)
+    eval_seconds: float = 0.0
+    compile_seconds: float = 0.0
 
 
 def evolve(
@@ -272,23 +248,32 @@ def evolve(
     *,
     devices=None,
     resume: bool = False,
+    data_dir: str | pathlib.Path | None = None,
 ) -> dict:
     """Run an evolution and write ``metrics.jsonl``, ``best.json`` and ``summary.json`` in ``out``.
 
     Returns the summary. ``on_generation`` receives each metrics line as it is written.
-    ``devices`` (default: all devices of all processes) form the mesh; the results do not
-    depend on how many there are. With ``resume``, the run continues from the latest
-    checkpoint in ``out`` (whose config must be ``config``, see ``resume_config``). On
-    SIGINT or SIGTERM the run saves a checkpoint after the current generation and raises
-    ``KeyboardInterrupt``; in a multi-process run a signal to any one process stops every
-    process after the same generation (``_agree_to_stop``). Only process 0 writes files;
-    every process returns the summary.
+    ``devices`` (default: all devices of all processes) form the mesh; ``data_dir`` is where
+    file-based data sets are (``data.load_dataset``). Neither is part of the run's config: a
+    run resumed on other devices or with its data elsewhere is the same run. With ``resume``, the
+    run continues from the latest checkpoint in ``out`` (whose config must be ``config``,
+    see ``resume_config``). On SIGINT or SIGTERM the run saves a checkpoint after the
+    current generation and raises ``KeyboardInterrupt``; in a multi-process run a signal to
+    any one process stops every process after the same generation (``_agree_to_stop``).
+    Only process 0 writes files (``run_dir.RunDir``); every process returns the summary.
     """
     t_start = time.perf_counter()
-    out = pathlib.Path(out)
-    writer = jax.process_index() == 0
-    if not resume and (out / "metrics.jsonl").exists():
-        raise FileExistsError(f"{out} already holds a run (metrics.jsonl); choose another --out")
+    run_dir = RunDir(out, config.keep_checkpoints)
+    run = _setup(config, run_dir, devices, resume, data_dir)
+    _generations(run, on_generation)
+    return _finish(run, resume, time.perf_counter() - t_start)
+
+
+def _setup(config: EvolveConfig, run_dir: RunDir, devices, resume: bool, data_dir) -> _Run:
+    """Check the layout, build the task and the initial (or restored) states, and compile
+    one generation."""
+    if not resume:
+        run_dir.create()
     mesh = make_mesh(devices, data=config.data_parallel)
     migration = config.migration
     check_population(config.population, mesh)
@@ -299,18 +284,11 @@ def evolve(
     island_size = config.population // migration.islands
     migration.check(island_size)
     task = make_task(config.task, config.train)
-    spec = task.spec
-    seeds = [formats.load_program(source, spec) for source in config.seed_programs]
-    for source, (seed_spec, _) in zip(config.seed_programs, seeds, strict=True):
-        if seed_spec != spec:
-            raise ValueError(
-                f"{source}: program shape {seed_spec} does not match the task's {spec}"
-            )
+    seeds = [load_program(source, task.spec)[1] for source in config.seed_programs]
     if len(seeds) > config.population:
         raise ValueError(f"{len(seeds)} seed programs do not fit population {config.population}")
-    data = load_dataset(config.dataset)
-
-    strategy = RegularizedEvolution(spec=spec, population_size=island_size)
+    data = load_dataset(config.dataset, data_dir)
+    strategy = RegularizedEvolution(spec=task.spec, population_size=island_size)
     params = island_params(strategy.default_params, island_size, config.population)
     k_init, k_eval, k_run = run_keys(config.seed)
     rep = replicated(mesh)
@@ -320,89 +298,81 @@ def evolve(
         states = jax.vmap(strategy.init, in_axes=(0, None))(
             jax.random.split(k, migration.islands), params
         )
-        return _seed_population(states, [p for _, p in seeds])
+        return _seed_population(states, seeds)
 
-    states = initial_states(k_init)
-    start, eval_seconds = 0, 0.0
+    run = _Run(config, run_dir, mesh, task, data, initial_states(k_init), None, None, k_eval)
     if resume:
-        step, record = read_record(out)
-        if record.get("config") != _config_dict(config):
-            raise ValueError(f"{out}: the checkpoint belongs to a run with another config")
-        host = restore_state(out, step, jax.device_get(states))
-        states = jax.device_put(host, rep)
-        start, eval_seconds = int(record["generation"]), float(record["eval_seconds"])
-        if writer:
-            _truncate_lines(out / "metrics.jsonl", int(record["metrics_lines"]))
-    elif writer:
-        out.mkdir(parents=True, exist_ok=True)
-
-    generation = build_generation(strategy, params, task, data, mesh, migration, k_eval)
-    keys = jax.random.split(k_run, config.generations)
+        _restore(run)
+    step = build_generation(strategy, params, task, data, mesh, migration, k_eval)
+    run.keys = jax.random.split(k_run, config.generations)
     t0 = time.perf_counter()
-    compiled = generation.lower(states, keys[0], jnp.int32(0)).compile()
-    compile_seconds = time.perf_counter() - t0
+    run.generation = step.lower(run.states, run.keys[0], jnp.int32(0)).compile()
+    run.compile_seconds = time.perf_counter() - t0
+    return run
 
-    checkpointer = Checkpointer(out, config.keep_checkpoints)
 
-    def checkpoint(done: int, lines: int):
-        record = {
-            "config": _config_dict(config),
-            "generation": done,
-            "metrics_lines": lines,
-            "eval_seconds": eval_seconds,
-        }
-        checkpointer.save(done, jax.device_get(states), record)
+def _restore(run: _Run) -> None:
+    """Continue from the latest checkpoint: its states, counters and metrics lines."""
+    step, record = run.run_dir.latest_checkpoint()
+    if record.get("config") != _config_dict(run.config):
+        raise ValueError(f"{run.run_dir.path}: the checkpoint belongs to a run with another config")
+    host = run.run_dir.restore(step, jax.device_get(run.states))
+    run.states = jax.device_put(host, replicated(run.mesh))
+    run.start, run.eval_seconds = int(record["generation"]), float(record["eval_seconds"])
+    run.run_dir.truncate_metrics(int(record["metrics_lines"]))
 
-    log = open(out / "metrics.jsonl", "a") if writer else None  # noqa: SIM115
-    try:
-        with _stop_requests() as stop:
-            for g in range(start, config.generations):
-                t0 = time.perf_counter()
-                states, m = compiled(states, keys[g], jnp.int32(g))
-                m = jax.device_get(m)
-                dt = time.perf_counter() - t0
-                eval_seconds += dt
-                line = {
-                    "generation": g,
-                    "best_accuracy": float(m["best_accuracy"]),
-                    "mean_accuracy": float(m["mean_accuracy"]),
-                    "best_so_far": float(m["best_so_far"]),
-                    "broken": int(m["broken"]),
-                    "seconds": round(dt, 4),
-                    "evals_per_second": round(config.population / dt, 2),
+
+def _generations(run: _Run, on_generation: Callable[[dict], None] | None) -> None:
+    """The generation loop: one compiled step per generation, a metrics line each, periodic
+    checkpoints, and a checkpoint then ``KeyboardInterrupt`` when asked to stop."""
+    config, run_dir = run.config, run.run_dir
+    with run_dir.recording(), _stop_requests() as stop:
+        for g in range(run.start, config.generations):
+            t0 = time.perf_counter()
+            run.states, m = run.generation(run.states, run.keys[g], jnp.int32(g))
+            m = jax.device_get(m)
+            dt = time.perf_counter() - t0
+            run.eval_seconds += dt
+            line = {
+                "generation": g,
+                "best_accuracy": float(m["best_accuracy"]),
+                "mean_accuracy": float(m["mean_accuracy"]),
+                "best_so_far": float(m["best_so_far"]),
+                "broken": int(m["broken"]),
+                "seconds": round(dt, 4),
+                "evals_per_second": round(config.population / dt, 2),
+            }
+            run_dir.append_metrics(line)
+            if on_generation is not None:
+                on_generation(line)
+            done = g + 1
+            every = config.checkpoint_every
+            stopping = _agree_to_stop(bool(stop))
+            if stopping or (every and done % every == 0 and done < config.generations):
+                record = {
+                    "config": _config_dict(config),
+                    "generation": done,
+                    "metrics_lines": done,
+                    "eval_seconds": run.eval_seconds,
                 }
-                if log is not None:
-                    log.write(json.dumps(line) + "\n")
-                    log.flush()
-                if on_generation is not None:
-                    on_generation(line)
-                done = g + 1
-                every = config.checkpoint_every
-                stopping = _agree_to_stop(bool(stop))
-                if stopping or (every and done % every == 0 and done < config.generations):
-                    checkpoint(done, done)
-                if stopping:
-                    raise KeyboardInterrupt(
-                        f"checkpoint saved after generation {g}; continue with --resume {out}"
-                    )
-    finally:
-        if log is not None:
-            log.close()
-        checkpointer.close()
+                run_dir.save_checkpoint(done, run.states, record)
+            if stopping:
+                raise KeyboardInterrupt(
+                    f"checkpoint saved after generation {g}; continue with --resume {run_dir.path}"
+                )
 
-    best, best_fitness = best_of(states)
+
+def _finish(run: _Run, resumed: bool, wall_seconds: float) -> dict:
+    """Tune constants if asked, re-score the best program on fresh keys, write
+    ``best.json`` and ``summary.json``."""
+    config, task = run.config, run.task
+    best, best_fitness = best_of(run.states)
     tuning = None
     if config.tune_constants:
-        best, best_fitness, tuning = _tune_elites(config, task, data, k_eval, states)
+        best, best_fitness, tuning = _tune_elites(config, task, run.data, run.eval_key, run.states)
     best, best_fitness = jax.device_get((best, best_fitness))
-    best = canonicalize(spec, best)
-    final = paired_scores(task, best, data, range(1000, 1000 + config.final_seeds))
-    best_doc = {
-        **formats.to_json(spec, best),
-        "hash": canonical_hash(spec, best),
-        "formula": formula(spec, best),
-        "fitness": float(-best_fitness),
-    }
+    best, best_doc = canonical_record(task.spec, best, fitness=float(-best_fitness))
+    final = paired_scores(task, best, run.data, range(1000, 1000 + config.final_seeds))
     evaluations = config.population * config.generations  # eval_seconds spans resumes too
     summary = {
         "config": _config_dict(config),
@@ -414,28 +384,17 @@ def evolve(
         "baseline": task.baseline,
         "baseline_accuracy": final["baseline"]["mean"],
         "evaluations": evaluations,
-        "evals_per_second": evaluations / eval_seconds if eval_seconds else 0.0,
-        "compile_seconds": compile_seconds,
-        "wall_seconds": time.perf_counter() - t_start,
-        "resumed_from": start if resume else None,
-        "mesh": dict(mesh.shape),
+        "evals_per_second": evaluations / run.eval_seconds if run.eval_seconds else 0.0,
+        "compile_seconds": run.compile_seconds,
+        "wall_seconds": wall_seconds,
+        "resumed_from": run.start if resumed else None,
+        "mesh": dict(run.mesh.shape),
         "processes": jax.process_count(),
-        "devices": [str(d) for d in mesh.devices.flat],
+        "devices": [str(d) for d in run.mesh.devices.flat],
     }
-    if writer:
-        write_json_atomic(out / "best.json", best_doc)
-        write_json_atomic(out / "summary.json", summary)
+    run.run_dir.write_json("best.json", best_doc)
+    run.run_dir.write_json("summary.json", summary)
     return summary
-
-
-def _truncate_lines(path: pathlib.Path, lines: int) -> None:
-    """Keep the first ``lines`` lines of ``path``: drop what a stopped run wrote after its
-    last checkpoint, so the resumed run's lines follow on with no gap and no duplicate."""
-    kept = path.read_text().splitlines(keepends=True)[:lines] if path.exists() else []
-    if len(kept) < lines:
-        raise ValueError(f"{path} has fewer lines than the checkpoint records ({lines})")
-    with open(path, "w") as f:
-        f.writelines(kept)
 
 
 def _tune_elites(config, task, data, eval_key, states):

@@ -47,9 +47,7 @@ length, float32 constants), ready for jitted code.
 """
 
 import json
-import os
 import re
-import tempfile
 
 import jax
 import jax.numpy as jnp
@@ -68,7 +66,6 @@ MAX_CONSTS = 64
 MAX_REGISTERS = 64
 MAX_INPUTS = 32
 MAX_NAME = 32
-MAX_FILE_BYTES = 1 << 20
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _RESERVED = re.compile(r"[cr][0-9]+")
@@ -310,8 +307,8 @@ def from_json(obj) -> tuple[ProgramSpec, Program]:
     return spec, _build(spec, rows, consts)
 
 
-def _json_text(obj: dict) -> str:
-    """Readable JSON text: one line per instruction."""
+def json_text(obj: dict) -> str:
+    """Readable JSON text of a ``to_json`` object: one line per instruction."""
     head = {k: v for k, v in obj.items() if k not in ("instructions", "consts")}
     lines = [f"  {json.dumps(k)}: {json.dumps(v)}," for k, v in head.items()]
     insts = ",\n".join(f"    {json.dumps(inst)}" for inst in obj["instructions"])
@@ -415,11 +412,9 @@ def from_bytes(data: bytes) -> tuple[ProgramSpec, Program]:
     return spec, _build(spec, rows, consts)
 
 
-# --- files ---
-
-
-def _decode_file(data: bytes) -> tuple[ProgramSpec, Program]:
-    """Binary when it starts with the magic, JSON when it starts like a JSON object."""
+def decode(data: bytes) -> tuple[ProgramSpec, Program]:
+    """Either format: binary when ``data`` starts with the magic, JSON when it starts like a
+    JSON object. Raises ``DecodeError`` naming the bad field."""
     if data.startswith(MAGIC) or not data.lstrip().startswith(b"{"):
         return from_bytes(data)
     try:
@@ -427,80 +422,3 @@ def _decode_file(data: bytes) -> tuple[ProgramSpec, Program]:
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise DecodeError(f"json: {e}") from None
     return from_json(obj)
-
-
-def load_program(
-    source: str | os.PathLike, spec: ProgramSpec | None = None
-) -> tuple[ProgramSpec, Program]:
-    """A program by name: ``builtin:NAME`` or the path of a JSON or binary file.
-
-    ``spec`` is used for builtins only (default: the builtin's task's spec); a file carries
-    its own.
-    Every failure (unknown builtin, missing or unreadable file, bad content) raises
-    ``DecodeError`` with a one-line message that starts with ``source``.
-
-    Example:
-      >>> spec, p = load_program("builtin:mse")
-      >>> int(p.length)
-      2
-    """
-    source = os.fspath(source)
-    if source.startswith("builtin:"):
-        from hivejax._src import builtins
-
-        name = source.removeprefix("builtin:")
-        try:
-            spec = spec or builtins.default_spec(name)
-            return spec, builtins.builtin(name, spec)
-        except ValueError as e:
-            raise DecodeError(f"{source}: {e}") from None
-    try:
-        with open(source, "rb") as f:
-            data = f.read(MAX_FILE_BYTES + 1)
-    except OSError as e:
-        raise DecodeError(f"{source}: cannot read: {e.strerror or e}") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise DecodeError(f"{source}: larger than {MAX_FILE_BYTES} bytes, not a program")
-    try:
-        return _decode_file(data)
-    except DecodeError as e:
-        raise DecodeError(f"{source}: {e}") from None
-
-
-def save_program(path: str | os.PathLike, spec: ProgramSpec, program: Program) -> None:
-    """Write a program atomically: JSON when ``path`` ends in ``.json``, else binary.
-
-    The file is written next to ``path`` under a temporary name and renamed over it, so a
-    reader sees the old file or the new one, never a mix. The payload is decoded before it
-    is written, so every saved file loads (a non-finite constant raises ``ValueError``).
-    """
-    path = os.fspath(path)
-    if path.endswith(".json"):
-        obj = to_json(spec, program)
-        payload = _json_text(obj).encode("utf-8")
-    else:
-        payload = to_bytes(spec, program)
-    try:
-        _decode_file(payload)
-    except DecodeError as e:
-        raise ValueError(f"cannot save {path}: {e}") from None
-    directory, name = os.path.split(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, _mode_for(path))
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
-def _mode_for(path: str) -> int:
-    """Keep an existing file's permissions; a new file gets ``0o644``."""
-    try:
-        return os.stat(path).st_mode & 0o777
-    except OSError:
-        return 0o644

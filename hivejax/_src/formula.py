@@ -90,7 +90,11 @@ def formula(spec: ProgramSpec, program: Program) -> str:
       >>> formula(spec, p)
       'square(x - y)'
     """
-    c = canonicalize(spec, program)
+    return formula_of_canonical(spec, canonicalize(spec, program))
+
+
+def formula_of_canonical(spec: ProgramSpec, c: Program) -> str:
+    """``formula`` of a program already in canonical form (host arrays)."""
     rows = [
         (int(c.op[i]), int(c.dst[i]), int(c.src1[i]), int(c.src2[i])) for i in range(int(c.length))
     ]

@@ -30,12 +30,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from hivejax._src import ops
-from hivejax._src.canonical import live_mask
+from hivejax._src.liveness import live_mask
 from hivejax._src.program import Program, ProgramSpec, operand_values
-
-# numpy, not jnp: a jnp array at import would initialise the backends too early for
-# jax.distributed.initialize.
-_KINDS = np.asarray([op.kind for op in ops.OPS], np.int32)
 
 
 def compact(spec: ProgramSpec, program: Program) -> tuple[Program, jax.Array]:
@@ -105,7 +101,7 @@ def _backward_one(spec, code, count, partials, g_out):
     op, dst, src1, src2 = code
     adj = jnp.zeros((spec.num_operands, *g_out.shape[1:]), g_out.dtype)
     adj = adj.at[spec.register_base : spec.register_base + spec.outputs].set(g_out)
-    kinds = jnp.asarray(_KINDS)[op]
+    kinds = jnp.asarray(ops.KINDS)[op]
 
     def body(j, adj):
         i = count - 1 - j
@@ -178,25 +174,27 @@ _run.defvjp(_run_fwd, _run_bwd)
 
 
 def run(spec: ProgramSpec, program: Program, inputs) -> jax.Array:
-    """The first output ``r0`` of a ``program`` passed through ``compact``.
+    """The first output ``r0`` of ``program`` on ``inputs``: the fast interpreter.
 
-    Runs the first ``program.length`` instructions, which after ``compact`` are exactly the
-    live ones. Differentiable with respect to ``inputs`` and ``program.consts``, through the
-    fused backward pass.
+    Compacts the program (``compact``) and runs its live instructions. Same meaning as
+    ``interpreter.run`` (the reference); differentiable with respect to ``inputs`` and
+    ``program.consts`` through the fused backward pass. One program; vmap for a population.
 
     Example:
       >>> from hivejax._src.program import make_program
       >>> spec = ProgramSpec()
       >>> p = make_program(spec, [("r0", "sub", "x", "y"), ("r0", "square", "r0", "r0")])
-      >>> p, count = compact(spec, p)
       >>> x, y = jnp.ones((2, 3)), jnp.zeros((2, 3))
-      >>> float(run(spec, p, (x, y)).sum()), int(count)
-      (6.0, 2)
+      >>> float(run(spec, p, (x, y)).sum())
+      6.0
     """
-    return outputs(spec, program, inputs)[0]
+    return outputs(spec, compact(spec, program)[0], inputs)[0]
 
 
 def outputs(spec: ProgramSpec, program: Program, inputs) -> jax.Array:
-    """All outputs ``[spec.outputs, *shape]`` of a compacted ``program``; see ``run``."""
+    """All outputs ``[spec.outputs, *shape]`` of a ``program`` already passed through
+    ``compact``: it runs the first ``program.length`` instructions, which after ``compact``
+    are exactly the live ones. Tasks compact a population once, outside the training loop.
+    """
     code = (program.op, program.dst, program.src1, program.src2)
     return _run(spec, code, tuple(inputs), program.consts, program.length)

@@ -27,6 +27,7 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 EPS = 1e-8
 BIG = 1e30
@@ -146,6 +147,12 @@ OPS: tuple[Op, ...] = (
 OP_INDEX: dict[str, int] = {op.name: i for i, op in enumerate(OPS)}
 NUM_OPS = len(OPS)
 COPY = OP_INDEX["copy"]
+COMMUTATIVE = frozenset(OP_INDEX[n] for n in ("add", "mul", "max", "min", "hypot"))
+
+# Per-op tables for jitted code, indexed by op code. numpy, not jnp: a jnp array at import
+# would initialise the backends too early for jax.distributed.initialize.
+ARITY = np.asarray([op.arity for op in OPS], np.int32)
+KINDS = np.asarray([op.kind for op in OPS], np.int32)
 
 # The read-only constants every program can use, by name.
 NAMED_CONSTANTS: tuple[tuple[str, float], ...] = (

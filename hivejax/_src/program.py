@@ -106,6 +106,10 @@ class ProgramSpec:
         return self.inputs + named + consts + registers
 
 
+# The per-instruction arrays of a Program, each ``int32[L]``.
+INSTRUCTION_FIELDS = ("op", "dst", "src1", "src2")
+
+
 @struct.dataclass
 class Program:
     """One program, or a population when every leaf has a leading batch axis.
@@ -129,6 +133,46 @@ class Program:
     @property
     def max_length(self) -> int:
         return self.op.shape[-1]
+
+
+def is_valid(spec: ProgramSpec, program: Program) -> jax.Array:
+    """Whether a program (or each of a population) is well formed. Jittable.
+
+    Checks every slot, active or not, because interpreters read them all: op codes,
+    destinations and sources in range, ``1 <= length <= max_length``, finite constants,
+    ``int32``/``float32`` dtypes and the spec's shapes. Returns a bool array with the
+    population's batch shape (a scalar for one program).
+
+    Example:
+      >>> spec = ProgramSpec()
+      >>> p = random_program(jax.random.key(0), spec)
+      >>> bool(is_valid(spec, p)), bool(is_valid(spec, p.replace(length=p.length * 0)))
+      (True, False)
+    """
+    batch = program.length.shape
+    shapes_ok = all(
+        getattr(program, name).shape == (*batch, spec.max_length) for name in INSTRUCTION_FIELDS
+    ) and program.consts.shape == (*batch, spec.num_consts)
+    dtypes_ok = all(
+        getattr(program, name).dtype == jnp.int32 for name in (*INSTRUCTION_FIELDS, "length")
+    )
+    dtypes_ok = dtypes_ok and program.consts.dtype == jnp.float32
+    if not (shapes_ok and dtypes_ok):
+        return jnp.zeros(batch, bool)
+
+    def in_range(x, high):
+        return jnp.all((x >= 0) & (x < high), axis=-1)
+
+    return (
+        in_range(program.op, ops.NUM_OPS)
+        & jnp.all(jnp.isin(program.op, jnp.asarray(spec.allowed_ops)), axis=-1)
+        & in_range(program.dst, spec.num_registers)
+        & in_range(program.src1, spec.num_operands)
+        & in_range(program.src2, spec.num_operands)
+        & (program.length >= 1)
+        & (program.length <= spec.max_length)
+        & jnp.all(jnp.isfinite(program.consts), axis=-1)
+    )
 
 
 def make_program(spec: ProgramSpec, instructions, consts=()) -> Program:

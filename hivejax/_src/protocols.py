@@ -19,10 +19,11 @@ they are reproducible by anyone who knows the epoch, change every epoch, and can
 overfitted in advance. A seed ``s`` is the key ``jax.random.key(s)``: it decides the
 model's initialisation and the order of the training batches.
 
-The summary treats the ``len(cells) * seeds`` paired improvements as one sample: their mean,
-standard deviation (``ddof=1``) and a one-sided Student-t lower confidence bound on the mean,
-``mean - t.ppf(confidence, n - 1) * std / sqrt(n)``. A program whose training broke (NaN
-accuracy) scores accuracy 0 in its improvement and is counted as broken.
+The summary treats the ``len(cells) * seeds`` paired improvements as one sample and
+summarises it with ``evaluation.summarize`` (mean, standard deviation with ``ddof=1``, a
+one-sided Student-t lower confidence bound on the mean). A program whose training broke
+(NaN accuracy) scores accuracy 0 in its improvement and is counted as broken
+(``evaluation.improvement``).
 
 Example:
   >>> p = get_protocol("miner-loss")
@@ -35,29 +36,22 @@ Example:
 """
 
 import dataclasses
-import functools
 import hashlib
 import json
-import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from hivejax._src.data import check_dataset_name, load_dataset
+from hivejax._src.evaluation import improvement, paired_accuracies, summarize
 from hivejax._src.program import Program, ProgramSpec
+from hivejax._src.tasks.registry import TASKS, make_task
+from hivejax._src.tasks.training import TrainConfig
 
 # The fields that decide a score and so make the version; ``name`` and ``description`` do not.
-_CONTENT = (
-    "task",
-    "cells",
-    "seeds",
-    "steps",
-    "batch_size",
-    "learning_rate",
-    "hidden",
-    "depth",
-    "confidence",
-)
+_TRAIN_CONTENT = ("steps", "batch_size", "learning_rate", "hidden", "depth")
+_CONTENT = ("task", "cells", "seeds", *_TRAIN_CONTENT, "confidence")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,8 +63,8 @@ class Protocol:
       task: one of ``tasks.registry.TASKS``; decides the shape of the programs it scores.
       cells: ``(dataset, model)`` pairs; every one is trained on with every seed.
       seeds: keys per cell.
-      steps, batch_size, learning_rate: the inner training run (``TrainConfig``).
-      hidden, depth: the MLP's width and number of hidden layers (other models ignore them).
+      train: the inner training run of every cell (steps, batch size, learning rate, MLP
+        width and depth); each cell trains its own model, so ``train.model`` is not used.
       confidence: level of the one-sided lower bound on the mean improvement.
       description: one line for listings (not part of the version).
     """
@@ -79,17 +73,11 @@ class Protocol:
     task: str
     cells: tuple[tuple[str, str], ...]
     seeds: int
-    steps: int
-    batch_size: int
-    learning_rate: float
-    hidden: int = 128
-    depth: int = 1
+    train: TrainConfig
     confidence: float = 0.95
     description: str = ""
 
     def __post_init__(self):
-        from hivejax._src.tasks.registry import make_task
-
         object.__setattr__(self, "cells", tuple(tuple(c) for c in self.cells))
         if not self.cells or any(len(c) != 2 for c in self.cells):
             raise ValueError(f"cells must be (dataset, model) pairs, got {self.cells!r}")
@@ -99,16 +87,19 @@ class Protocol:
             raise ValueError("a protocol needs at least 2 evaluations (cells x seeds) for a bound")
         if not 0.5 <= self.confidence < 1:
             raise ValueError(f"Protocol.confidence must be in [0.5, 1), got {self.confidence!r}")
-        # The task and every cell's training run are checked by their own constructors.
-        for _, model in self.cells:
+        if not isinstance(self.train, TrainConfig):
+            raise ValueError(f"Protocol.train must be a TrainConfig, got {self.train!r}")
+        # The task, every cell's data set and model are checked by their own owners.
+        for dataset, model in self.cells:
+            check_dataset_name(dataset)
             make_task(self.task, self.train_config(model))
 
     def content(self) -> dict:
         """The JSON-able content the version hashes: the task, the cells and every number."""
-        d = {k: getattr(self, k) for k in _CONTENT}
+        d = {"task": self.task, "seeds": self.seeds, "confidence": float(self.confidence)}
+        d |= {k: getattr(self.train, k) for k in _TRAIN_CONTENT}
         d["cells"] = [list(c) for c in self.cells]
-        d["learning_rate"] = float(self.learning_rate)
-        d["confidence"] = float(self.confidence)
+        d["learning_rate"] = float(self.train.learning_rate)
         return d
 
     @property
@@ -117,18 +108,9 @@ class Protocol:
         text = json.dumps(self.content(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
-    def train_config(self, model: str):
+    def train_config(self, model: str) -> TrainConfig:
         """The ``TrainConfig`` of one cell's training runs."""
-        from hivejax._src.tasks.training import TrainConfig
-
-        return TrainConfig(
-            steps=self.steps,
-            batch_size=self.batch_size,
-            learning_rate=self.learning_rate,
-            hidden=self.hidden,
-            depth=self.depth,
-            model=model,
-        )
+        return dataclasses.replace(self.train, model=model)
 
 
 def seed_values(protocol: Protocol, epoch: int | None = None) -> list[int]:
@@ -152,30 +134,6 @@ def seed_keys(protocol: Protocol, epoch: int | None = None) -> jax.Array:
     return jnp.stack([jax.random.key(s) for s in seed_values(protocol, epoch)])
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def _cell(task, program: Program, data, keys):
-    """Program and baseline accuracies ``([S], [S])`` on one cell, vmapped over the keys."""
-    return jax.vmap(lambda key: task.paired_accuracy(program, data, key))(keys)
-
-
-def summarize(improvements, confidence: float = 0.95) -> dict:
-    """Mean, standard deviation (ddof=1) and one-sided Student-t lower bound of a sample."""
-    from scipy import stats
-
-    x = np.asarray(improvements, np.float64).ravel()
-    n = x.size
-    mean = float(np.mean(x))
-    std = float(np.std(x, ddof=1)) if n > 1 else float("nan")
-    margin = float(stats.t.ppf(confidence, n - 1)) * std / math.sqrt(n) if n > 1 else math.inf
-    return {
-        "mean": mean,
-        "std": std,
-        "lower_bound": mean - margin,
-        "confidence": confidence,
-        "n": n,
-    }
-
-
 def run_protocol(
     protocol: Protocol,
     program: Program,
@@ -183,6 +141,7 @@ def run_protocol(
     *,
     spec: ProgramSpec | None = None,
     interpreter: str = "fused",
+    data_dir=None,
 ) -> dict:
     """Score ``program`` under ``protocol``: paired with the baseline on every cell and seed.
 
@@ -193,6 +152,7 @@ def run_protocol(
       spec: the program's spec (default: the task's); its inputs, outputs and op set must be
         the task's, or ``ValueError``.
       interpreter: ``"fused"`` or ``"reference"``.
+      data_dir: where file-based data sets are (``data.load_dataset``).
 
     Returns:
       A JSON-serialisable dict: ``protocol``, ``version``, ``task``, ``epoch``, ``seeds``,
@@ -200,9 +160,6 @@ def run_protocol(
       None where it broke; ``improvement`` per seed; ``broken`` flags; their means),
       ``improvement`` (``summarize`` over all cells and seeds) and ``broken`` (a count).
     """
-    from hivejax._src.data import load_dataset
-    from hivejax._src.tasks.registry import make_task
-
     seeds = seed_values(protocol, epoch)
     keys = seed_keys(protocol, epoch)
     extra = {"spec": spec} if spec is not None else {}
@@ -212,27 +169,26 @@ def run_protocol(
             protocol.task, protocol.train_config(model), interpreter=interpreter, **extra
         )
         if dataset not in datasets:
-            datasets[dataset] = load_dataset(dataset)
+            datasets[dataset] = load_dataset(dataset, data_dir)
         try:  # training checks the model against the data's shape; say which cell failed
-            prog, base = _cell(task, program, datasets[dataset], keys)
+            prog, base = paired_accuracies(task, program, datasets[dataset], keys)
         except ValueError as e:
             raise ValueError(f"protocol {protocol.name}, cell {dataset}/{model}: {e}") from None
         prog, base = np.asarray(prog, np.float64), np.asarray(base, np.float64)
-        broken = np.isnan(prog)
-        improvement = np.where(broken, 0.0, prog) - np.nan_to_num(base, nan=0.0)
+        gains, broken = improvement(prog, base)
         broken_total += int(broken.sum())
-        all_improvements.extend(improvement.tolist())
+        all_improvements.extend(gains.tolist())
         cells.append(
             {
                 "dataset": dataset,
                 "model": model,
                 "program": [None if b else float(p) for p, b in zip(prog, broken, strict=True)],
                 "baseline": base.tolist(),
-                "improvement": improvement.tolist(),
+                "improvement": gains.tolist(),
                 "broken": broken.tolist(),
                 "program_mean": float(np.where(broken, 0.0, prog).mean()),
                 "baseline_mean": float(base.mean()),
-                "improvement_mean": float(improvement.mean()),
+                "improvement_mean": float(gains.mean()),
             }
         )
     return {
@@ -248,8 +204,6 @@ def run_protocol(
 
 
 def _shipped() -> dict[str, Protocol]:
-    from hivejax._src.tasks.registry import TASKS
-
     out = {}
     for task in TASKS:
         out[f"miner-{task}"] = Protocol(
@@ -257,9 +211,7 @@ def _shipped() -> dict[str, Protocol]:
             task=task,
             cells=(("mnist1d", "mlp"),),
             seeds=2,
-            steps=200,
-            batch_size=32,
-            learning_rate=1e-3,
+            train=TrainConfig(steps=200, batch_size=32, learning_rate=1e-3),
             description="cheap local check for miners: one cell, two seeds",
         )
         out[f"validator-{task}"] = Protocol(
@@ -272,9 +224,7 @@ def _shipped() -> dict[str, Protocol]:
                 ("digits", "cnn2d"),
             ),
             seeds=4,
-            steps=300,
-            batch_size=32,
-            learning_rate=1e-3,
+            train=TrainConfig(steps=300, batch_size=32, learning_rate=1e-3),
             description="broad score: two datasets, dense and convolutional models, four seeds",
         )
     out["paper-mnist1d"] = Protocol(
@@ -282,11 +232,7 @@ def _shipped() -> dict[str, Protocol]:
         task="loss",
         cells=(("mnist1d", "linear"), ("mnist1d", "mlp"), ("mnist1d", "cnn1d")),
         seeds=3,
-        steps=6000,
-        batch_size=100,
-        learning_rate=1e-2,
-        hidden=100,
-        depth=2,
+        train=TrainConfig(steps=6000, batch_size=100, learning_rate=1e-2, hidden=100, depth=2),
         description="the MNIST-1D paper's training (Adam 1e-2, batch 100, 6000 steps)",
     )
     return out

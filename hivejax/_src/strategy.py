@@ -20,7 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from hivejax._src.canonical import live_mask
+from hivejax._src.evaluation import worst_if_nan
+from hivejax._src.liveness import live_mask
 from hivejax._src.program import Program, ProgramSpec, random_population
 from hivejax._src.variation import (
     MutationParams,
@@ -84,12 +85,6 @@ class State:
     best_program: Program
     best_fitness: jax.Array
     generation_counter: jax.Array
-
-
-def _sanitize(fitness: jax.Array) -> jax.Array:
-    """NaN counts as the worst fitness, ``+inf``."""
-    fitness = jnp.asarray(fitness, jnp.float32)
-    return jnp.where(jnp.isnan(fitness), jnp.inf, fitness)
 
 
 def _take(population: Program, index: jax.Array) -> Program:
@@ -248,7 +243,7 @@ class RegularizedEvolution:
         fitness = jnp.asarray(fitness)
         if fitness.shape != (n,):
             raise ValueError(f"fitness must have shape ({n},), got {fitness.shape}")
-        fitness = _sanitize(fitness)
+        fitness = worst_if_nan(fitness)
 
         # Children first, so that ties between a child and an old copy favour the child.
         union = jax.tree.map(lambda c, o: jnp.concatenate([c, o]), population, state.population)

@@ -31,15 +31,11 @@ import numpy as np
 from flax import struct
 
 from hivejax._src import ops
-from hivejax._src.canonical import live_mask, liveness
-from hivejax._src.program import Program, ProgramSpec, source_weights
-
-_ARITY = np.asarray([op.arity for op in ops.OPS], np.int32)
+from hivejax._src.liveness import live_mask, liveness
+from hivejax._src.program import INSTRUCTION_FIELDS, Program, ProgramSpec, source_weights
 
 # Constants are clipped here so that repeated perturbation never overflows float32.
 CONST_LIMIT = 1e30
-
-_FIELDS = ("op", "dst", "src1", "src2")
 
 
 def _check_concrete_range(name: str, value, low: float, high: float = np.inf) -> None:
@@ -169,7 +165,7 @@ def _op_position(spec: ProgramSpec, op: jax.Array) -> jax.Array:
 def _live_consts(spec: ProgramSpec, program: Program) -> jax.Array:
     """``bool[K]``: which free constants a live instruction reads."""
     live = live_mask(spec, program)
-    binary = live & (jnp.asarray(_ARITY)[program.op] == 2)
+    binary = live & (jnp.asarray(ops.ARITY)[program.op] == 2)
     slots = spec.const_base + jnp.arange(spec.num_consts)[None, :]
     reads = (program.src1[:, None] == slots) & live[:, None]
     reads |= (program.src2[:, None] == slots) & binary[:, None]
@@ -199,7 +195,7 @@ def point_mutation(key: jax.Array, spec: ProgramSpec, program: Program) -> Progr
 
 def _argument(bits, spec, program):
     i = _pick(bits[0], live_mask(spec, program), program.length)
-    arity = jnp.asarray(_ARITY)[program.op[i]]
+    arity = jnp.asarray(ops.ARITY)[program.op[i]]
     field = _below(bits[1], 1 + arity)  # 0 dst, 1 src1, 2 src2
     new_dst = _different(bits[2], program.dst[i], spec.num_registers)
     new_src1 = _different(bits[3], program.src1[i], spec.num_operands)
@@ -283,7 +279,7 @@ def _insert(bits, spec, program):
     full = program.length >= spec.max_length
     source = jnp.where(idx > pos, idx - 1, idx)
     fields = {}
-    for name in _FIELDS:
+    for name in INSTRUCTION_FIELDS:
         old = getattr(program, name)
         shifted = jnp.where(idx == pos, new[name], old[source])
         fields[name] = jnp.where(full, old, shifted)
@@ -316,7 +312,7 @@ def _delete(bits, spec, program):
     source = jnp.where(idx >= pos, jnp.minimum(idx + 1, spec.max_length - 1), idx)
     fields = {
         name: jnp.where(keep, getattr(program, name), getattr(program, name)[source])
-        for name in _FIELDS
+        for name in INSTRUCTION_FIELDS
     }
     length = jnp.where(keep, program.length, program.length - 1).astype(jnp.int32)
     return program.replace(length=length, **fields)
@@ -354,7 +350,7 @@ def _crossover(bits, spec, parent_a, parent_b):
     b_idx = jnp.clip(j1 + k - i1, 0, cap - 1)
     fields = {
         name: jnp.where(from_b, getattr(parent_b, name)[b_idx], getattr(parent_a, name)[a_idx])
-        for name in _FIELDS
+        for name in INSTRUCTION_FIELDS
     }
     take_a = (bits[4 : 4 + spec.num_consts] >> 31) == 0
     consts = jnp.where(take_a, parent_a.consts, parent_b.consts)
@@ -429,7 +425,7 @@ def mutate(key: jax.Array, spec: ProgramSpec, program: Program, params: Mutation
     """Apply one operator of ``MUTATIONS``, drawn with probability proportional to its weight.
 
     Example:
-      >>> from hivejax._src.program import random_program
+      >>> from hivejax._src.program import is_valid, random_program
       >>> spec = ProgramSpec()
       >>> p = random_program(jax.random.key(0), spec)
       >>> child = mutate(jax.random.key(1), spec, p, MutationParams())
@@ -459,42 +455,3 @@ def vmap_with_keys(operator: Callable, key: jax.Array, spec: ProgramSpec, *popul
     n = populations[0].length.shape[0]
     keys = jax.random.split(key, n)
     return jax.vmap(lambda k, *ps: operator(k, spec, *ps, **kwargs))(keys, *populations)
-
-
-def is_valid(spec: ProgramSpec, program: Program) -> jax.Array:
-    """Whether a program (or each of a population) is well formed. Jittable.
-
-    Checks every slot, active or not, because interpreters read them all: op codes,
-    destinations and sources in range, ``1 <= length <= max_length``, finite constants,
-    ``int32``/``float32`` dtypes and the spec's shapes. Returns a bool array with the
-    population's batch shape (a scalar for one program).
-
-    Example:
-      >>> from hivejax._src.program import random_program
-      >>> spec = ProgramSpec()
-      >>> p = random_program(jax.random.key(0), spec)
-      >>> bool(is_valid(spec, p)), bool(is_valid(spec, p.replace(length=p.length * 0)))
-      (True, False)
-    """
-    batch = program.length.shape
-    shapes_ok = all(
-        getattr(program, name).shape == (*batch, spec.max_length) for name in _FIELDS
-    ) and program.consts.shape == (*batch, spec.num_consts)
-    dtypes_ok = all(getattr(program, name).dtype == jnp.int32 for name in (*_FIELDS, "length"))
-    dtypes_ok = dtypes_ok and program.consts.dtype == jnp.float32
-    if not (shapes_ok and dtypes_ok):
-        return jnp.zeros(batch, bool)
-
-    def in_range(x, high):
-        return jnp.all((x >= 0) & (x < high), axis=-1)
-
-    return (
-        in_range(program.op, ops.NUM_OPS)
-        & jnp.all(jnp.isin(program.op, jnp.asarray(spec.allowed_ops)), axis=-1)
-        & in_range(program.dst, spec.num_registers)
-        & in_range(program.src1, spec.num_operands)
-        & in_range(program.src2, spec.num_operands)
-        & (program.length >= 1)
-        & (program.length <= spec.max_length)
-        & jnp.all(jnp.isfinite(program.consts), axis=-1)
-    )

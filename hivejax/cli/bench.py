@@ -25,10 +25,20 @@ import time
 import jax
 import jax.numpy as jnp
 
-from hivejax._src.data import load_dataset
-from hivejax._src.program import random_population
-from hivejax._src.tasks.loss import LossTask
-from hivejax._src.tasks.training import TrainConfig
+import hivejax as hj
+from hivejax._src.engine import build_generation
+from hivejax._src.parallel.mesh import check_population
+
+
+def machine() -> dict:
+    """What a figure was measured on: platform, CPU, devices and JAX version."""
+    return {
+        "platform": platform.platform(),
+        "processor": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "devices": [str(d) for d in jax.devices()],
+        "jax": jax.__version__,
+    }
 
 
 def _throughput(fn, args, population: int, repeats: int, key) -> dict:
@@ -55,6 +65,7 @@ def sharded(
     devices=None,
     seed: int = 0,
     steps: int | None = None,
+    data_dir=None,
 ) -> dict:
     """Evaluations per second of the population sharded over ``devices`` (default: all),
     in total and per device, and the time of one whole sharded engine generation.
@@ -63,25 +74,20 @@ def sharded(
     The total rate is measured; the per-device rate is the total over the number of
     devices, so ``evals_per_second == evals_per_second_per_device * devices``.
     """
-    from hivejax._src.engine import build_generation
-    from hivejax._src.parallel.islands import Migration
-    from hivejax._src.parallel.mesh import check_population, make_mesh, sharded_accuracy
-    from hivejax._src.strategy import RegularizedEvolution
-
-    mesh = make_mesh(devices)
+    mesh = hj.make_mesh(devices)
     check_population(population, mesh)
     n = mesh.devices.size
-    data = load_dataset(dataset)
-    train = TrainConfig() if steps is None else TrainConfig(steps=steps)
-    task = LossTask(train=train)
+    data = hj.load_dataset(dataset, data_dir)
+    train = hj.TrainConfig() if steps is None else hj.TrainConfig(steps=steps)
+    task = hj.LossTask(train=train)
     k_pop, k_eval, k_gen = jax.random.split(jax.random.key(seed), 3)
-    programs = random_population(k_pop, task.spec, population)
-    evaluate = sharded_accuracy(task, mesh)
+    programs = hj.random_population(k_pop, task.spec, population)
+    evaluate = hj.sharded_accuracy(task, mesh)
     result = _throughput(evaluate, (programs, data), population, repeats, k_eval)
-    strategy = RegularizedEvolution(task.spec, population_size=population)
+    strategy = hj.RegularizedEvolution(task.spec, population_size=population)
     params = strategy.default_params
     states = jax.vmap(strategy.init, in_axes=(0, None))(k_gen[None], params)
-    step = build_generation(strategy, params, task, data, mesh, Migration(), k_eval)
+    step = build_generation(strategy, params, task, data, mesh, hj.Migration(), k_eval)
     compiled = step.lower(states, k_gen, jnp.int32(0)).compile()
     times = []
     for g, k in enumerate(jax.random.split(k_gen, repeats)):
@@ -120,34 +126,29 @@ def bench(
     baseline_script: str | None = None,
     baseline_genomes: int = 48,
     seed: int = 0,
+    data_dir=None,
 ) -> dict:
     """Measure evaluations per second; see the module docstring."""
     if population < 1 or repeats < 1:
         raise ValueError("population and repeats must be positive")
-    data = load_dataset(dataset)
-    train = TrainConfig()
+    data = hj.load_dataset(dataset, data_dir)
+    train = hj.TrainConfig()
     key = jax.random.key(seed)
     k_pop, k_eval = jax.random.split(key)
-    spec = LossTask().spec
-    programs = random_population(k_pop, spec, population)
+    spec = hj.LossTask().spec
+    programs = hj.random_population(k_pop, spec, population)
     report = {
         "protocol": {"dataset": dataset, "population": population, **train.__dict__},
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.machine(),
-            "cpu_count": os.cpu_count(),
-            "devices": [str(d) for d in jax.devices()],
-            "jax": jax.__version__,
-        },
+        "machine": machine(),
     }
-    fused = LossTask(train=train, interpreter="fused")
+    fused = hj.LossTask(train=train, interpreter="fused")
     report["fused"] = _throughput(fused.accuracy, (programs, data), population, repeats, k_eval)
     ceiling = lambda d, k: fused.baseline_accuracy(d, k, population)
     report["ceiling"] = _throughput(ceiling, (data,), population, repeats, k_eval)
     fused_rate = report["fused"]["evals_per_second"]
     report["fused_over_ceiling"] = fused_rate / report["ceiling"]["evals_per_second"]
     if reference:
-        naive = LossTask(train=train, interpreter="reference")
+        naive = hj.LossTask(train=train, interpreter="reference")
         report["reference"] = _throughput(
             naive.accuracy, (programs, data), population, repeats, k_eval
         )
@@ -163,3 +164,19 @@ def bench(
                 report["reference"]["evals_per_second"] / base["evals_per_s"]
             )
     return report
+
+
+def format_report(report: dict) -> str:
+    """The lines ``hivejax bench`` prints for a ``bench`` report."""
+    lines = []
+    for name in ("fused", "reference", "ceiling"):
+        if name in report:
+            r = report[name]
+            lines.append(
+                f"{name:>10}: {r['evals_per_second']:8.1f} evals/s "
+                f"(compile {r['compile_seconds']:.1f} s)"
+            )
+    if "deap_torch" in report:
+        lines.append(f"{'deap+torch':>10}: {report['deap_torch']['evals_per_s']:8.1f} evals/s")
+    lines += [f"{key}: {value:.2f}" for key, value in report.items() if "_over_" in key]
+    return "\n".join(lines)

@@ -1,16 +1,33 @@
 """``hivejax``: evolve, evaluate, show and benchmark programs.
 
-User errors (bad flags, missing or malformed files, bad programs) print one line,
-``hivejax: error: ...``, and exit with status 2; they never print a traceback.
+A thin layer over the public API (``import hivejax as hj``): it parses flags, builds the
+configs, calls the library and prints. Flag defaults come from the library's dataclasses
+(``TrainConfig``, ``EvolveConfig``), so the two cannot drift apart.
+
+Exit status: 0 on success; 2 for a usage error (bad or conflicting flags, unknown names,
+values a config refuses), found before anything runs; 1 for a failure while running (a
+missing or malformed file, a data set that does not load, a run directory that cannot be
+used); 130 when interrupted. Every error is one line, ``hivejax: error: ...``, never a
+traceback.
 """
 
 import argparse
+import contextlib
 import json
-import os
 import pathlib
 import sys
 
+import jax
+
+import hivejax as hj
+from hivejax.cli import bench, bench_search
+from hivejax.cli.progress import progress_printer
+
+EXIT_RUNTIME = 1
 EXIT_USAGE = 2
+
+_TRAIN = hj.TrainConfig()
+_EVOLVE = hj.EvolveConfig()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -20,6 +37,15 @@ class _Parser(argparse.ArgumentParser):
 
 class UsageError(Exception):
     """An error in what the user asked for; printed as one line."""
+
+
+@contextlib.contextmanager
+def _usage():
+    """Treat a ``ValueError`` raised while building configs from flags as a usage error."""
+    try:
+        yield
+    except ValueError as e:
+        raise UsageError(str(e)) from None
 
 
 def _int_at_least(low: int):
@@ -53,21 +79,30 @@ def _positive_float(text):
 
 
 def _add_protocol_flags(p):
-    from hivejax._src.models import MODELS
-    from hivejax._src.tasks.registry import TASKS
-
-    p.add_argument("--task", default="loss", choices=TASKS, help="what programs define")
+    p.add_argument("--task", default=_EVOLVE.task, choices=hj.TASKS, help="what programs define")
     _add_data_flags(p)
-    p.add_argument("--model", default="mlp", choices=MODELS, help="the network trained")
-    p.add_argument("--steps", type=_positive, default=100, help="training steps per evaluation")
-    p.add_argument("--batch-size", type=_positive, default=32)
-    p.add_argument("--learning-rate", type=_positive_float, default=1e-3)
+    p.add_argument("--model", default=_TRAIN.model, choices=hj.MODELS, help="the network trained")
+    p.add_argument(
+        "--steps", type=_positive, default=_TRAIN.steps, help="training steps per evaluation"
+    )
+    p.add_argument("--batch-size", type=_positive, default=_TRAIN.batch_size)
+    p.add_argument("--learning-rate", type=_positive_float, default=_TRAIN.learning_rate)
+
+
+def _dataset_name(text):
+    """An argparse type: a data set name ``load_dataset`` knows."""
+    try:
+        hj.check_dataset_name(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
 
 
 def _add_data_flags(p):
     p.add_argument(
         "--dataset",
-        default="mnist1d",
+        type=_dataset_name,
+        default=_EVOLVE.dataset,
         help="mnist1d and digits are built in; mnist, fashion_mnist, cifar10 and npz:PATH "
         "load from --data-dir",
     )
@@ -82,9 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evolve", help="search for programs")
     _add_protocol_flags(p)
-    p.add_argument("--population", type=_positive, default=256)
-    p.add_argument("--generations", type=_positive, default=30)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--population", type=_positive, default=_EVOLVE.population)
+    p.add_argument("--generations", type=_positive, default=_EVOLVE.generations)
+    p.add_argument("--seed", type=int, default=_EVOLVE.seed)
     p.add_argument("--out", type=pathlib.Path, help="run directory (required unless --resume)")
     p.add_argument(
         "--seed-programs",
@@ -96,28 +131,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--final-seeds",
         type=_positive,
-        default=3,
+        default=_EVOLVE.final_seeds,
         help="fresh keys on which the best program and the baseline are re-scored",
     )
     p.add_argument(
         "--tune-constants",
-        choices=["cma_es", "open_es"],
+        choices=hj.TUNERS,
         help="after the search, tune the elites' constants with this evosax strategy",
     )
-    p.add_argument("--tune-generations", type=_positive, default=8)
+    p.add_argument("--tune-generations", type=_positive, default=_EVOLVE.tune_generations)
     p.add_argument("--no-progress", action="store_true", help="print no progress bar")
     g = p.add_argument_group("scale")
-    g.add_argument("--islands", type=_positive, default=1, help="sub-populations (ring)")
-    g.add_argument("--migration-interval", type=_positive, default=5, help="generations")
-    g.add_argument("--migration-count", type=_positive, default=1, help="programs per move")
+    migration = _EVOLVE.migration
+    g.add_argument(
+        "--islands", type=_positive, default=migration.islands, help="sub-populations (ring)"
+    )
+    g.add_argument(
+        "--migration-interval", type=_positive, default=migration.interval, help="generations"
+    )
+    g.add_argument(
+        "--migration-count", type=_positive, default=migration.count, help="programs per move"
+    )
     g.add_argument(
         "--data-parallel",
         type=_positive,
-        default=1,
+        default=_EVOLVE.data_parallel,
         help="devices that split each training batch (the mesh's data axis)",
     )
-    g.add_argument("--checkpoint-every", type=int, default=0, help="generations (0: never)")
-    g.add_argument("--keep-checkpoints", type=_positive, default=3)
+    g.add_argument(
+        "--checkpoint-every",
+        type=_non_negative,
+        default=_EVOLVE.checkpoint_every,
+        help="generations (0: never)",
+    )
+    g.add_argument("--keep-checkpoints", type=_positive, default=_EVOLVE.keep_checkpoints)
     g.add_argument(
         "--resume",
         type=pathlib.Path,
@@ -132,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="score one program against the baseline")
     p.add_argument("program", help="a program file (JSON or binary) or builtin:NAME")
     _add_protocol_flags(p)
-    p.add_argument("--seeds", type=_positive, default=3)
+    p.add_argument("--seeds", type=_positive, default=_EVOLVE.final_seeds)
     p.add_argument(
         "--protocol",
         metavar="NAME",
@@ -153,16 +200,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("program", help="a program file (JSON or binary) or builtin:NAME")
     p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("bench", help="fitness evaluations per second (shared/bench protocol)")
+    p = sub.add_parser(
+        "bench",
+        help="measure: evaluations per second (shared/bench protocol), or evolution against "
+        "random search (--workload search)",
+    )
+    p.add_argument(
+        "--workload",
+        choices=["throughput", "search"],
+        default="throughput",
+        help="throughput: evals/s of the interpreters; search: evolution against random "
+        "search at the same budget, per task and seed",
+    )
     _add_data_flags(p)
-    p.add_argument("--population", type=_positive, default=256)
+    p.add_argument(
+        "--population",
+        type=_positive,
+        help=f"programs per generation (default: 256; search: {_budgets()})",
+    )
     p.add_argument("--repeats", type=_positive, default=3)
     p.add_argument(
         "--steps",
         type=_positive,
-        help="training steps (default: the protocol's 100); only with --devices all, "
-        "for quick checks",
+        help="training steps (default: the protocol's 100, search 60); for throughput only "
+        "with --devices all, for quick checks",
     )
+    p.add_argument(
+        "--task",
+        choices=hj.TASKS,
+        nargs="+",
+        default=list(hj.TASKS),
+        help="search: the tasks (default: all)",
+    )
+    p.add_argument(
+        "--seeds", type=_non_negative, nargs="+", default=[0, 1, 2], help="search: run seeds"
+    )
+    p.add_argument("--generations", type=_positive, help="search: generations (default: above)")
     p.add_argument(
         "--reference", action="store_true", help="also time the naive reference interpreter"
     )
@@ -181,10 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _train_config(args):
-    from hivejax._src.tasks.training import TrainConfig
-
-    return TrainConfig(
+def _train_config(args) -> hj.TrainConfig:
+    return hj.TrainConfig(
         steps=args.steps,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
@@ -192,51 +263,51 @@ def _train_config(args):
     )
 
 
+def _evolve_config(args) -> hj.EvolveConfig:
+    return hj.EvolveConfig(
+        task=args.task,
+        dataset=args.dataset,
+        population=args.population,
+        generations=args.generations,
+        seed=args.seed,
+        seed_programs=tuple(args.seed_programs),
+        train=_train_config(args),
+        final_seeds=args.final_seeds,
+        migration=hj.Migration(
+            islands=args.islands,
+            interval=args.migration_interval,
+            count=args.migration_count,
+        ),
+        data_parallel=args.data_parallel,
+        checkpoint_every=args.checkpoint_every,
+        keep_checkpoints=args.keep_checkpoints,
+        tune_constants=args.tune_constants,
+        tune_elites=min(_EVOLVE.tune_elites, args.population),
+        tune_generations=args.tune_generations,
+    )
+
+
 def _cmd_evolve(args):
     if args.distributed:
-        from hivejax._src.parallel.distributed import initialize
-
-        initialize(args.coordinator_address, args.num_processes, args.process_id)
+        with _usage():
+            hj.initialize_distributed(args.coordinator_address, args.num_processes, args.process_id)
     elif args.coordinator_address or args.num_processes or args.process_id is not None:
         raise UsageError("--coordinator-address etc. need --distributed")
-
-    import jax
-
-    from hivejax._src.cli_progress import progress_printer
-    from hivejax._src.engine import EvolveConfig, evolve, resume_config
-    from hivejax._src.parallel.islands import Migration
-
     if args.resume is not None:
-        args.out = args.resume
-        config = resume_config(args.resume)
+        out, config = args.resume, hj.resume_config(args.resume)
     elif args.out is None:
         raise UsageError("evolve needs --out DIR (or --resume DIR)")
     else:
-        config = EvolveConfig(
-            task=args.task,
-            dataset=args.dataset,
-            population=args.population,
-            generations=args.generations,
-            seed=args.seed,
-            seed_programs=tuple(args.seed_programs),
-            train=_train_config(args),
-            final_seeds=args.final_seeds,
-            migration=Migration(
-                islands=args.islands,
-                interval=args.migration_interval,
-                count=args.migration_count,
-            ),
-            data_parallel=args.data_parallel,
-            checkpoint_every=args.checkpoint_every,
-            keep_checkpoints=args.keep_checkpoints,
-            tune_constants=args.tune_constants,
-            tune_elites=min(4, args.population),
-            tune_generations=args.tune_generations,
-        )
+        with _usage():
+            out, config = args.out, _evolve_config(args)
     show = not args.no_progress and jax.process_index() == 0
     with progress_printer(config.generations, enabled=show) as on_generation:
-        summary = evolve(
-            config, args.out, on_generation=on_generation, resume=args.resume is not None
+        summary = hj.evolve(
+            config,
+            out,
+            on_generation=on_generation,
+            resume=args.resume is not None,
+            data_dir=args.data_dir,
         )
     print(
         f"best accuracy {summary['best_fitness']:.4f} | re-scored "
@@ -246,7 +317,21 @@ def _cmd_evolve(args):
     )
     print(f"best hash {summary['best_hash']} (process {jax.process_index()})")
     if jax.process_index() == 0:
-        print(f"wrote {args.out}/metrics.jsonl, best.json, summary.json")
+        print(f"wrote {out}/metrics.jsonl, best.json, summary.json")
+
+
+def _load_for(source: str, task: str) -> tuple[hj.ProgramSpec, hj.Program]:
+    """Load a program and check that it fits ``task`` (a usage error if not)."""
+    spec, program = hj.load_program(source)
+    try:
+        hj.make_task(task, spec=spec)
+    except ValueError as e:
+        raise UsageError(f"{source}: {e}") from None
+    return spec, program
+
+
+def _std(value) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
 
 
 # The evaluate flags a protocol fixes; giving one of them a non-default value with
@@ -259,21 +344,13 @@ def _cmd_evaluate(args):
         return _evaluate_protocol(args)
     if args.epoch is not None:
         raise UsageError("--epoch needs --protocol")
-    import jax
-
-    from hivejax._src.data import load_dataset
-    from hivejax._src.engine import paired_scores
-    from hivejax._src.formats import load_program
-    from hivejax._src.tasks.registry import make_task
-
-    task = make_task(args.task, _train_config(args))
-    spec, program = load_program(args.program, task.spec)
-    if spec != task.spec:
-        raise ValueError(
-            f"{args.program}: program shape {spec} does not match the {task.name} task's "
-            f"{task.spec}"
-        )
-    scores = paired_scores(task, program, load_dataset(args.dataset), range(args.seeds))
+    with _usage():
+        train = _train_config(args)
+    spec, program = _load_for(args.program, args.task)
+    task = hj.make_task(args.task, train, spec=spec)
+    scores = hj.paired_scores(
+        task, program, hj.load_dataset(args.dataset, args.data_dir), range(args.seeds)
+    )
     result = {
         "program": args.program,
         "task": args.task,
@@ -286,35 +363,23 @@ def _cmd_evaluate(args):
     else:
         p, b = scores["program"], scores["baseline"]
         print(
-            f"{args.program}: {p['mean']:.4f} ± {p['std']:.4f}  "
-            f"baseline ({task.baseline}): {b['mean']:.4f} ± {b['std']:.4f}  "
+            f"{args.program}: {p['mean']:.4f} ± {_std(p['std'])}  "
+            f"baseline ({task.baseline}): {b['mean']:.4f} ± {_std(b['std'])}  "
             f"({args.seeds} seeds)"
         )
 
 
 def _evaluate_protocol(args):
-    from hivejax._src.formats import load_program
-    from hivejax._src.protocols import get_protocol, run_protocol
-    from hivejax._src.tasks.registry import make_task
-
     defaults = build_parser().parse_args(["evaluate", args.program])
     changed = [k for k in _FIXED_BY_PROTOCOL if getattr(args, k) != getattr(defaults, k)]
     if changed:
         flags = ", ".join("--" + k.replace("_", "-") for k in changed)
         raise UsageError(f"{flags} cannot be combined with --protocol (the protocol fixes them)")
-    protocol = get_protocol(args.protocol)
-    spec, program = load_program(args.program)  # a builtin comes with its own task's spec
-    try:
-        make_task(protocol.task, spec=spec)  # the task's own check of the program's shape
-    except ValueError:
-        want = make_task(protocol.task).spec
-        raise ValueError(
-            f"{args.program}: protocol {protocol.name} scores {protocol.task} programs (inputs "
-            f"{', '.join(want.inputs)}; {want.outputs} output(s); {want.op_set} ops); this "
-            f"one has inputs {', '.join(spec.inputs)}; {spec.outputs} output(s); "
-            f"{spec.op_set} ops"
-        ) from None
-    result = {"program": args.program, **run_protocol(protocol, program, args.epoch, spec=spec)}
+    with _usage():
+        protocol = hj.get_protocol(args.protocol)
+    spec, program = _load_for(args.program, protocol.task)
+    run = hj.run_protocol(protocol, program, args.epoch, spec=spec, data_dir=args.data_dir)
+    result = {"program": args.program, **run}
     if args.json:
         print(json.dumps(result, indent=2))
         return
@@ -337,11 +402,9 @@ def _evaluate_protocol(args):
 
 
 def _cmd_protocols(args):
-    from hivejax._src.protocols import PROTOCOLS
-
     rows = [
         {"name": p.name, "version": p.version, **p.content(), "description": p.description}
-        for p in PROTOCOLS.values()
+        for p in hj.PROTOCOLS.values()
     ]
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -355,23 +418,29 @@ def _cmd_protocols(args):
 
 
 def _cmd_show(args):
-    from hivejax._src.formats import load_program, to_json
-    from hivejax._src.formula import formula
-
-    spec, program = load_program(args.program)
+    spec, program = hj.load_program(args.program)
     if args.json:
-        print(json.dumps(to_json(spec, program), indent=2))
+        print(json.dumps(hj.to_json(spec, program), indent=2))
     else:
-        print(formula(spec, program))
+        print(hj.formula(spec, program))
+
+
+def _budgets() -> str:
+    return ", ".join(f"{t} {p} x {g}" for t, (p, g) in bench_search.BUDGETS.items())
 
 
 def _cmd_bench(args):
-    from hivejax._src.bench import bench, sharded
-
+    if args.workload == "search":
+        return _bench_search(args)
+    if args.generations is not None:
+        raise UsageError("--generations is a flag of bench --workload search")
+    args.population = args.population or 256
     if args.steps is not None and args.devices != "all":
         raise UsageError("--steps only shortens bench --devices all; the protocol bench keeps 100")
     if args.devices == "all":
-        report = sharded(args.population, args.dataset, args.repeats, steps=args.steps)
+        report = bench.sharded(
+            args.population, args.dataset, args.repeats, steps=args.steps, data_dir=args.data_dir
+        )
         if args.json:
             print(json.dumps(report, indent=2))
         else:
@@ -381,30 +450,43 @@ def _cmd_bench(args):
                 f"{report['generation_seconds']:.2f} s"
             )
         return
-
-    report = bench(
+    report = bench.bench(
         population=args.population,
         dataset=args.dataset,
         repeats=args.repeats,
         reference=args.reference,
         baseline_script=args.baseline_script,
         baseline_genomes=args.baseline_genomes,
+        data_dir=args.data_dir,
     )
     if args.json:
         print(json.dumps(report, indent=2))
         return
-    for name in ("fused", "reference", "ceiling"):
-        if name in report:
-            r = report[name]
-            print(
-                f"{name:>10}: {r['evals_per_second']:8.1f} evals/s "
-                f"(compile {r['compile_seconds']:.1f} s)"
-            )
-    if "deap_torch" in report:
-        print(f"{'deap+torch':>10}: {report['deap_torch']['evals_per_s']:8.1f} evals/s")
-    for key, value in report.items():
-        if "_over_" in key:
-            print(f"{key}: {value:.2f}")
+    print(bench.format_report(report))
+
+
+def _bench_search(args):
+    if args.devices or args.reference or args.baseline_script:
+        raise UsageError("--devices, --reference and --baseline-script are throughput flags")
+    with _usage():
+        train = hj.TrainConfig(steps=args.steps or 60)
+    reports = []
+    for task in args.task:
+        population, generations = bench_search.BUDGETS[task]
+        report = bench_search.compare(
+            task,
+            args.seeds,
+            args.population or population,
+            args.generations or generations,
+            train,
+            args.dataset,
+            args.data_dir,
+        )
+        reports.append(report)
+        if not args.json:
+            print(bench_search.format_comparison(report), flush=True)
+    if args.json:
+        print(json.dumps({"search": reports, "machine": bench.machine()}, indent=2))
 
 
 COMMANDS = {
@@ -417,20 +499,15 @@ COMMANDS = {
 
 
 def main(argv=None) -> int:
-    from hivejax._src.formats import DecodeError
-
     try:
         args = build_parser().parse_args(argv)
-        if getattr(args, "data_dir", None):
-            # The loaders read it when no directory is passed, resumed runs included.
-            os.environ["HIVEJAX_DATA"] = str(args.data_dir)
         COMMANDS[args.command](args)
     except UsageError as e:
         print(f"hivejax: error: {e}", file=sys.stderr)
         return EXIT_USAGE
-    except (DecodeError, ValueError, OSError, RuntimeError) as e:
+    except (ValueError, OSError, RuntimeError) as e:  # DecodeError, DatasetError included
         print(f"hivejax: error: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_RUNTIME
     except KeyboardInterrupt as e:  # evolve says where it stopped and how to resume
         print(f"hivejax: interrupted{': ' + str(e) if str(e) else ''}", file=sys.stderr)
         return 130

@@ -44,19 +44,30 @@ class ProgramTask:
     default_spec: ClassVar[ProgramSpec]
 
     def __post_init__(self):
-        want = self.default_spec
         if self.spec is None:
-            object.__setattr__(self, "spec", want)
-        got = (self.spec.inputs, self.spec.outputs, self.spec.op_set)
-        if got != (want.inputs, want.outputs, want.op_set):
-            raise ValueError(
-                f"the {self.name} task takes programs with inputs {want.inputs}, "
-                f"{want.outputs} output(s) and the {want.op_set!r} op set; got inputs "
-                f"{self.spec.inputs}, {self.spec.outputs} output(s), {self.spec.op_set!r}"
-            )
+            object.__setattr__(self, "spec", self.default_spec)
+        self.check_spec(self.spec)
         if self.interpreter not in INTERPRETERS:
             raise ValueError(
                 f"interpreter must be one of {', '.join(INTERPRETERS)}, got {self.interpreter!r}"
+            )
+
+    @classmethod
+    def fits(cls, spec: ProgramSpec) -> bool:
+        """Whether programs of ``spec`` can be this task's component: the task's inputs,
+        outputs and op set (capacities may differ)."""
+        want = cls.default_spec
+        return (spec.inputs, spec.outputs, spec.op_set) == (want.inputs, want.outputs, want.op_set)
+
+    @classmethod
+    def check_spec(cls, spec: ProgramSpec) -> None:
+        """Raise ``ValueError`` naming both shapes unless ``fits(spec)``."""
+        if not cls.fits(spec):
+            want = cls.default_spec
+            raise ValueError(
+                f"the {cls.name} task takes programs with inputs {want.inputs}, "
+                f"{want.outputs} output(s) and the {want.op_set!r} op set; got inputs "
+                f"{spec.inputs}, {spec.outputs} output(s), {spec.op_set!r}"
             )
 
     def components(self, outputs) -> dict:

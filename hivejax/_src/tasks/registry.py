@@ -1,5 +1,11 @@
-"""The tasks by name: what ``--task`` chooses."""
+"""The tasks by name (what ``--task`` chooses), and the builtins by the task they belong to.
 
+The registry sits above both the tasks and the builtin programs, so it is where a builtin
+gets its default shape: the spec of the task it belongs to.
+"""
+
+from hivejax._src.builtins import BUILTINS, TASK_OF
+from hivejax._src.program import Program, ProgramSpec
 from hivejax._src.tasks.activation import ActivationTask
 from hivejax._src.tasks.base import ProgramTask
 from hivejax._src.tasks.loss import LossTask
@@ -12,9 +18,62 @@ TASK_TYPES: dict[str, type[ProgramTask]] = {
 TASKS = tuple(TASK_TYPES)
 
 
+def task_type(name: str) -> type[ProgramTask]:
+    """The task class ``name`` (one of ``TASKS``); ``ValueError`` lists the choices."""
+    if name not in TASK_TYPES:
+        raise ValueError(f"unknown task {name!r}; choose one of {', '.join(TASKS)}")
+    return TASK_TYPES[name]
+
+
 def make_task(name: str, train: TrainConfig | None = None, **kw) -> ProgramTask:
     """The task ``name`` (one of ``TASKS``) with the training protocol ``train`` (default
     ``TrainConfig()``)."""
-    if name not in TASK_TYPES:
-        raise ValueError(f"unknown task {name!r}; choose one of {', '.join(TASKS)}")
-    return TASK_TYPES[name](train=train or TrainConfig(), **kw)
+    return task_type(name)(train=train or TrainConfig(), **kw)
+
+
+def task_of_spec(spec: ProgramSpec) -> type[ProgramTask]:
+    """The task whose programs have ``spec``'s inputs, outputs and op set.
+
+    A program that fits no task cannot be trained, shown as a component or scored, so
+    loaders refuse it with this ``ValueError``.
+
+    Example:
+      >>> task_of_spec(ProgramSpec(inputs=("x",), op_set="elementwise")).name
+      'activation'
+    """
+    for task in TASK_TYPES.values():
+        if task.fits(spec):
+            return task
+    shapes = "; ".join(
+        f"{t.name}: inputs {', '.join(t.default_spec.inputs)}, {t.default_spec.outputs} "
+        f"output(s), {t.default_spec.op_set} ops"
+        for t in TASK_TYPES.values()
+    )
+    raise ValueError(
+        f"a program with inputs {', '.join(spec.inputs)}, {spec.outputs} output(s) and "
+        f"{spec.op_set} ops fits no task ({shapes})"
+    )
+
+
+def builtin_spec(name: str) -> ProgramSpec:
+    """The default program shape of builtin ``name``: its task's spec."""
+    if name not in BUILTINS:
+        raise ValueError(f"unknown builtin {name!r}; valid names: {', '.join(BUILTINS)}")
+    return TASK_TYPES[TASK_OF[name]].default_spec
+
+
+def builtin(name: str, spec: ProgramSpec | None = None) -> Program:
+    """The builtin ``name`` as a program of ``spec`` (default: its task's spec).
+
+    Example:
+      >>> p = builtin("cross_entropy")
+      >>> int(p.length)
+      5
+    """
+    default = builtin_spec(name)  # refuses unknown names
+    spec = spec or default
+    try:
+        TASK_TYPES[TASK_OF[name]].check_spec(spec)
+    except ValueError as e:
+        raise ValueError(f"builtin {name!r}: {e}") from None
+    return BUILTINS[name](spec)
