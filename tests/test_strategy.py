@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 
 from hivejax._src import ops
-from hivejax._src.program import ProgramSpec
+from hivejax._src.program import ProgramSpec, is_valid, make_program
 from hivejax._src.strategy import STRATEGIES, Params, RegularizedEvolution
-from hivejax._src.variation import is_valid
 
 SPEC = ProgramSpec(max_length=8, num_consts=2, num_registers=4)
 POP = 16
@@ -204,6 +203,24 @@ def test_aging_replaces_old_members_but_keeps_elites(strategy, params):
     elites = params.num_elites
     np.testing.assert_array_equal(np.sort(state.fitness), [*range(elites)] + [100] * (POP - elites))
     np.testing.assert_array_equal(np.sort(state.birth), [0] * elites + [1] * (POP - elites))
+
+
+def test_immigrants_arrive_at_their_rate(strategy, params):
+    # Every member is one program of one instruction: one mutation gives a child of at most
+    # two, while immigrants are fresh programs of the initialiser's lengths (2 to 4 here).
+    state = strategy.init(jax.random.key(0), params)
+    first, state = strategy.ask(jax.random.key(2), state, params)  # the initial population
+    state, _ = strategy.tell(jax.random.key(3), first, jnp.zeros(POP), state, params)
+    one = make_program(SPEC, [("r0", "sub", "x", "y")])
+    state = state.replace(population=jax.tree.map(lambda x: jnp.stack([x] * POP), one))
+    longer = {}
+    for rate in (0.0, 0.5, 1.0):
+        p = params.replace(immigrant_rate=rate, crossover_rate=0.0)
+        children, _ = strategy.ask(jax.random.key(1), state, p)
+        longer[rate] = int(np.sum(np.asarray(children.length) > 2))
+    assert longer[0.0] == 0
+    assert 0 < longer[0.5] < longer[1.0]
+    assert longer[1.0] >= POP // 2  # lengths 3 and 4 are two of the three drawn
 
 
 @pytest.mark.parametrize(
