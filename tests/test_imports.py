@@ -1,0 +1,102 @@
+"""Imports flow one way (STYLE.md 16): no cycles, and no imports hidden in functions.
+
+Two checks. Statically, over the source: the graph of imports between ``hivejax`` modules,
+imports inside functions included, has no cycle, and a function-level import is allowed
+only for the listed reasons. At run time, every module is imported first in a fresh
+interpreter, as a user's program might, so an entry point that only works after
+another module was imported fails here.
+"""
+
+import ast
+import concurrent.futures
+import os
+import pathlib
+import subprocess
+import sys
+
+import hivejax
+
+ROOT = pathlib.Path(hivejax.__file__).parent
+
+# Function-level imports that must stay late, each with its reason (and a comment in place).
+LATE = {
+    ("hivejax._src.const_tuning", "evosax.algorithms"): "initialises JAX's backends",
+    ("hivejax._src.evaluation", "scipy"): "slow to import, only statistics need it",
+    ("hivejax._src.data", "mnist1d.data"): "slow to import, only one data set needs it",
+    ("hivejax._src.data", "sklearn.datasets"): "slow to import, only one data set needs it",
+}
+
+
+def _modules() -> dict[str, pathlib.Path]:
+    out = {}
+    for path in ROOT.rglob("*.py"):
+        parts = path.relative_to(ROOT.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        out[name] = path
+    return out
+
+
+def _imports(path: pathlib.Path):
+    """``(imported module, inside a function)`` for every import statement of a module."""
+    functions = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+
+    def visit(node, in_function):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.Import):
+                for alias in child.names:
+                    yield alias.name, in_function
+            elif isinstance(child, ast.ImportFrom):
+                assert child.level == 0, f"{path}: relative import"
+                yield child.module, in_function
+                for alias in child.names:  # `from package import module`
+                    yield f"{child.module}.{alias.name}", in_function
+            yield from visit(child, in_function or isinstance(child, functions))
+
+    yield from visit(ast.parse(path.read_text()), False)
+
+
+def test_no_import_cycles_and_no_hidden_imports():
+    modules = _modules()
+    graph = {name: set() for name in modules}
+    for name, path in modules.items():
+        for target, in_function in _imports(path):
+            if in_function:
+                allowed = any(m == name and target.startswith(t) for m, t in LATE)
+                assert allowed, f"{name} imports {target} inside a function"
+            if target in modules and target != name:
+                graph[name].add(target)
+    # The public package re-exports the implementation; the implementation never imports it.
+    for name, targets in graph.items():
+        if name.startswith("hivejax._src"):
+            assert not any(t == "hivejax" or t.startswith("hivejax.cli") for t in targets), name
+
+    state = {}
+
+    def visit(node, stack):
+        state[node] = "open"
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == "open":
+                cycle = stack[stack.index(nxt) :] + [nxt]
+                raise AssertionError("import cycle: " + " -> ".join(cycle))
+            if nxt not in state:
+                visit(nxt, [*stack, nxt])
+        state[node] = "done"
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+
+
+def _import_alone(name: str) -> tuple[str, int, str]:
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    code = f"import {name}"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    return name, done.returncode, done.stderr[-500:]
+
+
+def test_every_module_imports_first_in_a_fresh_interpreter():
+    names = sorted(_modules())
+    assert len(names) > 30
+    with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        failures = [r for r in pool.map(_import_alone, names) if r[1] != 0]
+    assert not failures, failures
