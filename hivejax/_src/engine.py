@@ -14,10 +14,10 @@ Decisions a user should know:
   task's baseline (cross-entropy, ReLU, Adam) on ``final_seeds`` fresh keys, paired.
 - The population is held as ``islands`` stacked strategy states (one island by
   default). ``ask``/``tell`` run replicated on every device; the fitness evaluation is
-  sharded over the mesh's ``pop`` axis (``parallel/mesh.py``), which changes no selection
-  by itself (XLA may compile each device's share differently, which can move a chaotic
-  program's accuracy by a few test images); islands exchange programs in a ring and select
-  with a tournament scaled to their size (``parallel/islands.py``, ``island_params``).
+  sharded over the mesh's ``pop`` axis (``parallel/mesh.py``), which changes nothing but
+  float rounding (XLA compiles each device's share separately); islands exchange programs
+  in a ring and select with a tournament scaled to their size (``parallel/islands.py``,
+  ``island_params``).
 - Checkpoints (``parallel/checkpoint.py``) hold the states and the metrics position;
   keys are derived from the seed, so ``resume`` continues exactly.
 - The run directory (``run_dir.RunDir``) owns the files: a run never overwrites an earlier
@@ -40,7 +40,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 from hivejax._src.const_tuning import TUNERS, tune_constants
-from hivejax._src.data import check_dataset_name, load_dataset
+from hivejax._src.data import Dataset, check_dataset_name, load_dataset
 from hivejax._src.evaluation import fitness_from_accuracy, paired_scores
 from hivejax._src.parallel.islands import Migration, exchange, island_params
 from hivejax._src.parallel.mesh import (
@@ -52,7 +52,8 @@ from hivejax._src.parallel.mesh import (
 from hivejax._src.program import Program
 from hivejax._src.program_io import canonical_record, load_program
 from hivejax._src.run_dir import RunDir
-from hivejax._src.strategy import RegularizedEvolution
+from hivejax._src.strategy import RegularizedEvolution, State
+from hivejax._src.tasks.base import ProgramTask
 from hivejax._src.tasks.registry import TASKS, make_task
 from hivejax._src.tasks.training import TrainConfig
 
@@ -230,9 +231,9 @@ class _Run:
     config: EvolveConfig
     run_dir: RunDir
     mesh: jax.sharding.Mesh
-    task: object
-    data: object
-    states: object
+    task: ProgramTask
+    data: Dataset
+    states: State  # stacked over the islands
     generation: Callable  # the compiled one-generation step
     keys: jax.Array  # one per generation
     eval_key: jax.Array
@@ -266,7 +267,7 @@ def evolve(
     run_dir = RunDir(out, config.keep_checkpoints)
     run = _setup(config, run_dir, devices, resume, data_dir)
     _generations(run, on_generation)
-    return _finish(run, resume, time.perf_counter() - t_start)
+    return _finish(run, resume, t_start)
 
 
 def _setup(config: EvolveConfig, run_dir: RunDir, devices, resume: bool, data_dir) -> _Run:
@@ -362,7 +363,7 @@ def _generations(run: _Run, on_generation: Callable[[dict], None] | None) -> Non
                 )
 
 
-def _finish(run: _Run, resumed: bool, wall_seconds: float) -> dict:
+def _finish(run: _Run, resumed: bool, t_start: float) -> dict:
     """Tune constants if asked, re-score the best program on fresh keys, write
     ``best.json`` and ``summary.json``."""
     config, task = run.config, run.task
@@ -386,7 +387,7 @@ def _finish(run: _Run, resumed: bool, wall_seconds: float) -> dict:
         "evaluations": evaluations,
         "evals_per_second": evaluations / run.eval_seconds if run.eval_seconds else 0.0,
         "compile_seconds": run.compile_seconds,
-        "wall_seconds": wall_seconds,
+        "wall_seconds": time.perf_counter() - t_start,
         "resumed_from": run.start if resumed else None,
         "mesh": dict(run.mesh.shape),
         "processes": jax.process_count(),

@@ -180,3 +180,12 @@ def format_report(report: dict) -> str:
         lines.append(f"{'deap+torch':>10}: {report['deap_torch']['evals_per_s']:8.1f} evals/s")
     lines += [f"{key}: {value:.2f}" for key, value in report.items() if "_over_" in key]
     return "\n".join(lines)
+
+
+def format_sharded(report: dict) -> str:
+    """The line ``hivejax bench --devices all`` prints for a ``sharded`` report."""
+    return (
+        f"{report['devices']} devices: {report['evals_per_second']:.1f} evals/s "
+        f"({report['evals_per_second_per_device']:.1f} per device), one generation "
+        f"{report['generation_seconds']:.2f} s"
+    )

@@ -114,7 +114,18 @@ def _add_data_flags(p):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="hivejax", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_evolve(sub)
+    _add_evaluate(sub)
+    p = sub.add_parser("protocols", help="list the shipped evaluation protocols")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("show", help="print a program as a formula, or as JSON")
+    p.add_argument("program", help="a program file (JSON or binary) or builtin:NAME")
+    p.add_argument("--json", action="store_true")
+    _add_bench(sub)
+    return parser
 
+
+def _add_evolve(sub):
     p = sub.add_parser("evolve", help="search for programs")
     _add_protocol_flags(p)
     p.add_argument("--population", type=_positive, default=_EVOLVE.population)
@@ -176,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--num-processes", type=_positive)
     g.add_argument("--process-id", type=int)
 
+
+def _add_evaluate(sub):
     p = sub.add_parser("evaluate", help="score one program against the baseline")
     p.add_argument("program", help="a program file (JSON or binary) or builtin:NAME")
     _add_protocol_flags(p)
@@ -193,13 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("protocols", help="list the shipped evaluation protocols")
-    p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("show", help="print a program as a formula, or as JSON")
-    p.add_argument("program", help="a program file (JSON or binary) or builtin:NAME")
-    p.add_argument("--json", action="store_true")
-
+def _add_bench(sub):
     p = sub.add_parser(
         "bench",
         help="measure: evaluations per second (shared/bench protocol), or evolution against "
@@ -251,7 +259,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="only time the population sharded over all devices (evals/s total, per device)",
     )
     p.add_argument("--json", action="store_true")
-    return parser
 
 
 def _train_config(args) -> hj.TrainConfig:
@@ -441,14 +448,7 @@ def _cmd_bench(args):
         report = bench.sharded(
             args.population, args.dataset, args.repeats, steps=args.steps, data_dir=args.data_dir
         )
-        if args.json:
-            print(json.dumps(report, indent=2))
-        else:
-            print(
-                f"{report['devices']} devices: {report['evals_per_second']:.1f} evals/s "
-                f"({report['evals_per_second_per_device']:.1f} per device), one generation "
-                f"{report['generation_seconds']:.2f} s"
-            )
+        print(json.dumps(report, indent=2) if args.json else bench.format_sharded(report))
         return
     report = bench.bench(
         population=args.population,
@@ -459,10 +459,7 @@ def _cmd_bench(args):
         baseline_genomes=args.baseline_genomes,
         data_dir=args.data_dir,
     )
-    if args.json:
-        print(json.dumps(report, indent=2))
-        return
-    print(bench.format_report(report))
+    print(json.dumps(report, indent=2) if args.json else bench.format_report(report))
 
 
 def _bench_search(args):
