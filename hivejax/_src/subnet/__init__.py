@@ -1,0 +1,1 @@
+"""The subnet layer: chain rules, the ``Chain`` interface, local chains and on-chain payloads."""
