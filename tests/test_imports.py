@@ -9,6 +9,7 @@ another module was imported fails here.
 
 import ast
 import concurrent.futures
+import importlib.util
 import os
 import pathlib
 import subprocess
@@ -17,6 +18,8 @@ import sys
 import hivejax
 
 ROOT = pathlib.Path(hivejax.__file__).parent
+# Modules of an optional extra, by the package they need; only they may import it.
+EXTRAS = {"hivejax._src.subnet.bittensor_chain": "bittensor"}
 
 # Function-level imports that must stay late, each with its reason (and a comment in place).
 LATE = {
@@ -87,6 +90,15 @@ def test_no_import_cycles_and_no_hidden_imports():
             visit(name, [name])
 
 
+def test_only_their_modules_import_the_extras():
+    # The core must import without them (STYLE.md 13).
+    for name, path in _modules().items():
+        for target, _ in _imports(path):
+            package = target.split(".")[0]
+            if package in EXTRAS.values():
+                assert EXTRAS.get(name) == package, f"{name} imports {target}, an optional extra"
+
+
 def _import_alone(name: str) -> tuple[str, int, str]:
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
     code = f"import {name}"
@@ -95,7 +107,11 @@ def _import_alone(name: str) -> tuple[str, int, str]:
 
 
 def test_every_module_imports_first_in_a_fresh_interpreter():
-    names = sorted(_modules())
+    names = sorted(
+        name
+        for name in _modules()
+        if name not in EXTRAS or importlib.util.find_spec(EXTRAS[name]) is not None
+    )
     assert len(names) > 30
     with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         failures = [r for r in pool.map(_import_alone, names) if r[1] != 0]

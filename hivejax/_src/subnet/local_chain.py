@@ -1,7 +1,7 @@
 """A local chain in one SQLite file: several miner and validator processes form a subnet.
 
 It is the embedded default for running a whole subnet on one machine. The file holds the
-neurons, commitments, quota usage and weights; ``Chain`` enforces the rules. Each call
+neurons, commitments, quota usage and weights; ``RuledChain`` enforces the rules. Each call
 opens its own connection and runs in one transaction (``BEGIN IMMEDIATE`` for writes), the
 file is in WAL mode so readers never wait for a writer, and a busy timeout makes a writer
 wait its turn instead of failing, so processes may commit at the same moment. Holding no
@@ -36,7 +36,8 @@ import sqlite3
 import time
 from collections.abc import Iterator
 
-from hivejax._src.subnet.chain import Chain, Neuron
+from hivejax._src.subnet.chain import Neuron
+from hivejax._src.subnet.ruled_chain import RuledChain
 
 FORMAT = "hivejax.chain"
 VERSION = 1
@@ -66,7 +67,7 @@ _LATEST_WEIGHTS = """
 """
 
 
-class LocalChain(Chain):
+class LocalChain(RuledChain):
     """The chain in SQLite file ``path``, created if missing.
 
     Args:

@@ -1,4 +1,4 @@
-"""An in-memory chain for tests and notebooks: the rules of ``Chain``, no clock, no files.
+"""An in-memory chain for tests and notebooks: the rules of ``RuledChain``, no clock, no files.
 
 Time stands still until ``advance`` moves it, so a test decides exactly at which block
 every call happens. A lock makes each call atomic between threads; the state dies with
@@ -19,7 +19,8 @@ import dataclasses
 import threading
 from collections.abc import Iterator
 
-from hivejax._src.subnet.chain import Chain, Neuron
+from hivejax._src.subnet.chain import Neuron
+from hivejax._src.subnet.ruled_chain import RuledChain
 
 
 @dataclasses.dataclass
@@ -33,7 +34,7 @@ class _State:
     weights: dict[int, list[tuple[int, dict[int, int]]]] = dataclasses.field(default_factory=dict)
 
 
-class MemoryChain(Chain):
+class MemoryChain(RuledChain):
     """A chain held in this process's memory; it starts at block ``genesis_block``."""
 
     def __init__(self, genesis_block: int = 0):

@@ -52,6 +52,9 @@ class ErrorCode(enum.Enum):
     QUOTA_EXCEEDED = "quota_exceeded"
     BAD_PAYLOAD = "bad_payload"
     BAD_WEIGHTS = "bad_weights"
+    # A network chain failed or refused a call for a reason the codes above do not name
+    # (connection lost, subnet missing, version key too old, ...); the message has the SDK's.
+    NETWORK = "network"
 
 
 class ChainError(Exception):
