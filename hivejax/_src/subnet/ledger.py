@@ -1,0 +1,206 @@
+"""The validator's ledger: first sightings, hash commitments and evaluations, in SQLite.
+
+The chain keeps only each hotkey's latest commitment, with the block of that latest write,
+so who had a program first is something a validator must remember itself. The ledger is
+one SQLite file (WAL mode, so a reader never blocks the validator's writes) with three
+tables:
+
+- ``sightings (fingerprint, hotkey, first_block, payload_hash)``: the first block at which
+  each hotkey was seen with each program fingerprint. ``record`` keeps the earliest block,
+  so a miner that re-commits an equivalent program keeps its priority, and the ``owner``
+  of a fingerprint is the hotkey with the earliest sighting (ties: the smallest hotkey
+  string, so every validator picks the same one). A later hotkey committing the same
+  program is recorded, and owns nothing.
+- ``hashes (hotkey, digest, block)``: the first block of each salted hash a hotkey
+  committed (``reveal``), so a reveal can be matched to a hash the chain no longer holds.
+- ``evaluations (fingerprint, epoch, protocol_version, scores)``: the JSON scores of each
+  evaluation, so a validator restarted within an epoch repeats none. The first stored
+  evaluation stands: storing another for the same key is ignored.
+
+Every call opens a connection, runs one transaction and closes it, so nothing is left
+open (no ``ResourceWarning``), a validator killed mid-call loses only that uncommitted
+call, and several processes may share one ledger file. A file that is not a ledger (another
+SQLite database, or not SQLite at all) is refused with a ``ValueError`` naming it.
+
+Example:
+  >>> import pathlib, tempfile
+  >>> ledger = Ledger(pathlib.Path(tempfile.mkdtemp()) / "ledger.sqlite")
+  >>> ledger.record("miner-a", "f00d", block=120)
+  >>> ledger.record("miner-b", "f00d", block=100)
+  >>> ledger.record("miner-a", "f00d", block=90)   # a re-sighting earlier than the first
+  >>> ledger.owner("f00d"), ledger.first_block("f00d", "miner-a")
+  ('miner-a', 90)
+  >>> ledger.put_evaluation("f00d", 3, "0123456789ab", {"mean": 0.01})
+  True
+  >>> ledger.get_evaluation("f00d", 3, "0123456789ab")
+  {'mean': 0.01}
+"""
+
+import contextlib
+import json
+import os
+import pathlib
+import sqlite3
+
+FORMAT = "hivejax-validator-ledger"
+"""The ``format`` entry of the ``meta`` table that marks a file as a ledger."""
+SCHEMA_VERSION = 1
+"""The ledger layout; a file of another version is refused."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sightings (
+    fingerprint TEXT NOT NULL, hotkey TEXT NOT NULL, first_block INTEGER NOT NULL,
+    payload_hash TEXT, PRIMARY KEY (fingerprint, hotkey));
+CREATE TABLE IF NOT EXISTS hashes (
+    hotkey TEXT NOT NULL, digest TEXT NOT NULL, block INTEGER NOT NULL,
+    PRIMARY KEY (hotkey, digest));
+CREATE TABLE IF NOT EXISTS evaluations (
+    fingerprint TEXT NOT NULL, epoch INTEGER NOT NULL, protocol_version TEXT NOT NULL,
+    scores TEXT NOT NULL, PRIMARY KEY (fingerprint, epoch, protocol_version));
+"""
+
+
+def _check_count(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+    return value
+
+
+class Ledger:
+    """The ledger in the SQLite file ``path`` (created with its directory if missing).
+
+    Raises ``ValueError`` naming ``path`` when the file exists and is not a ledger of this
+    ``SCHEMA_VERSION``.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = pathlib.Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._open_or_create()
+        except sqlite3.DatabaseError as e:
+            raise ValueError(f"{self.path} is not a hivejax validator ledger: {e}") from None
+
+    def _open_or_create(self) -> None:
+        with self._connect() as conn:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+            if tables and "meta" not in tables:
+                raise ValueError(
+                    f"{self.path} is not a hivejax validator ledger: it holds the tables "
+                    f"{', '.join(sorted(tables))}"
+                )
+            if not tables:
+                conn.execute("PRAGMA journal_mode=WAL")
+                # Two processes may create one ledger at once: both statements are no-ops
+                # the second time.
+                conn.executescript(
+                    "BEGIN IMMEDIATE;" + _SCHEMA + "INSERT OR IGNORE INTO meta VALUES "
+                    f"('format', '{FORMAT}'), ('version', '{SCHEMA_VERSION}'); COMMIT;"
+                )
+            meta = dict(conn.execute("SELECT key, value FROM meta"))
+        if meta.get("format") != FORMAT or meta.get("version") != str(SCHEMA_VERSION):
+            raise ValueError(
+                f"{self.path} is not a hivejax validator ledger of version {SCHEMA_VERSION}: "
+                f"its meta table says format {meta.get('format')!r}, "
+                f"version {meta.get('version')!r}"
+            )
+
+    @contextlib.contextmanager
+    def _connect(self):
+        """One connection for one call: a transaction that commits on success, then closed."""
+        conn = sqlite3.connect(self.path, timeout=30.0)
+        try:
+            with conn:  # commits, or rolls back on an exception
+                yield conn
+        finally:
+            conn.close()
+
+    # --- sightings and priority ---
+
+    def record(
+        self, hotkey: str, fingerprint: str, block: int, payload_hash: str | None = None
+    ) -> None:
+        """Remember that ``hotkey`` held a program of ``fingerprint`` at ``block``.
+
+        The earliest block of each ``(fingerprint, hotkey)`` stands (with its payload
+        hash): a later sighting changes nothing, an earlier one replaces it.
+        """
+        block = _check_count("block", block)
+        with self._connect() as conn:
+            conn.execute(
+                "INSERT INTO sightings VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (fingerprint, hotkey) DO UPDATE SET "
+                "first_block = excluded.first_block, payload_hash = excluded.payload_hash "
+                "WHERE excluded.first_block < sightings.first_block",
+                (fingerprint, hotkey, block, payload_hash),
+            )
+
+    def first_block(self, fingerprint: str, hotkey: str) -> int | None:
+        """The first block ``hotkey`` was seen with ``fingerprint`` (``None``: never)."""
+        with self._connect() as conn:
+            row = conn.execute(
+                "SELECT first_block FROM sightings WHERE fingerprint = ? AND hotkey = ?",
+                (fingerprint, hotkey),
+            ).fetchone()
+        return None if row is None else row[0]
+
+    def owner(self, fingerprint: str) -> str | None:
+        """The hotkey that owns ``fingerprint``: the earliest sighting, ties by hotkey."""
+        priority = self.priority(fingerprint)
+        return None if priority is None else priority[0]
+
+    def priority(self, fingerprint: str) -> tuple[str, int] | None:
+        """``(owner, first block)`` of ``fingerprint``, ``None`` if it was never seen."""
+        with self._connect() as conn:
+            row = conn.execute(
+                "SELECT hotkey, first_block FROM sightings WHERE fingerprint = ? "
+                "ORDER BY first_block, hotkey LIMIT 1",
+                (fingerprint,),
+            ).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    # --- salted hashes of the commit-reveal protocol ---
+
+    def record_hash(self, hotkey: str, digest: str, block: int) -> None:
+        """Remember that ``hotkey`` committed the hash ``digest`` at ``block`` (first stands)."""
+        block = _check_count("block", block)
+        with self._connect() as conn:
+            conn.execute(
+                "INSERT INTO hashes VALUES (?, ?, ?) ON CONFLICT (hotkey, digest) DO UPDATE "
+                "SET block = excluded.block WHERE excluded.block < hashes.block",
+                (hotkey, digest, block),
+            )
+
+    def hash_block(self, hotkey: str, digest: str) -> int | None:
+        """The first block ``hotkey`` committed ``digest`` (``None``: never seen)."""
+        with self._connect() as conn:
+            row = conn.execute(
+                "SELECT block FROM hashes WHERE hotkey = ? AND digest = ?", (hotkey, digest)
+            ).fetchone()
+        return None if row is None else row[0]
+
+    # --- evaluations ---
+
+    def put_evaluation(
+        self, fingerprint: str, epoch: int, protocol_version: str, scores: dict
+    ) -> bool:
+        """Store the JSON-able ``scores`` of one evaluation; ``False`` (nothing written) if
+        this ``(fingerprint, epoch, protocol_version)`` already has one."""
+        text = json.dumps(scores, sort_keys=True, allow_nan=False)
+        with self._connect() as conn:
+            cursor = conn.execute(
+                "INSERT INTO evaluations VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (fingerprint, _check_count("epoch", epoch), protocol_version, text),
+            )
+            return cursor.rowcount == 1
+
+    def get_evaluation(self, fingerprint: str, epoch: int, protocol_version: str) -> dict | None:
+        """The stored scores of one evaluation, ``None`` if it was never stored."""
+        with self._connect() as conn:
+            row = conn.execute(
+                "SELECT scores FROM evaluations "
+                "WHERE fingerprint = ? AND epoch = ? AND protocol_version = ?",
+                (fingerprint, epoch, protocol_version),
+            ).fetchone()
+        return None if row is None else json.loads(row[0])

@@ -1,0 +1,199 @@
+"""Commit-reveal: a program stays secret until the block that gives it priority is fixed.
+
+Why: a commitment is public the moment it is on chain, and the chain keeps only each
+hotkey's latest commitment with the block of that latest write. A copier who reads a
+program could commit it (or a training-neutral variant) before a validator has seen the
+original, or after the original's owner has moved on, and the chain would not say who
+was first. So a miner commits in two steps:
+
+1. **hash**: ``make_hash_commitment(payload, salt)``, ``b"HJH"``, the version and
+   ``SHA-256(salt || payload)`` (36 bytes), with ``salt`` 16 random bytes
+   (``new_salt``), so the hash of a guessable payload cannot be matched by trying
+   candidates;
+2. **reveal**, in a later block, once validators have seen the hash:
+   ``make_reveal(payload, salt)``, ``b"HJR"``, the version, the salt and the payload
+   (a commitment of ``commitment.encode``).
+
+A validator reads every hotkey's latest commitment each interval and passes it to
+``observe``: a hash is remembered in its ledger with the block the chain gives for it
+(``Ledger.record_hash``; first sighting stands), and a reveal is accepted only if the same
+hotkey committed its hash in an earlier block, which is the program's priority block. The
+validator must have seen the hash before the reveal replaced it on chain, so a miner
+waits at least one validator interval between the two steps; a reveal whose hash no
+validator saw is refused (``"unknown_hash"``) and the miner starts again. A copier sees
+the payload only in the reveal, after the owner's hash block, so any hash the copier
+commits afterwards is later. The quota of ``rules.QUOTA_BYTES_PER_TEMPO`` bounds how many
+hashes a hotkey can make a validator remember.
+
+A reveal must fit one commitment, ``rules.MAX_PAYLOAD`` bytes: the 20-byte header and salt
+leave ``MAX_REVEALED`` (364) bytes for the payload.
+
+``parse`` never raises: bytes that are neither are ``commitment.Rejected`` with a reason
+from ``REASONS``.
+
+Example:
+  >>> import pathlib, tempfile
+  >>> from hivejax._src.subnet.ledger import Ledger
+  >>> ledger = Ledger(pathlib.Path(tempfile.mkdtemp()) / "ledger.sqlite")
+  >>> salt = bytes(range(16))
+  >>> observe(ledger, "miner", 10, make_hash_commitment(b"HJC...", salt)).digest.hex()[:8]
+  'e966af53'
+  >>> observe(ledger, "miner", 25, make_reveal(b"HJC...", salt))
+  Accepted(payload=b'HJC...', priority_block=10)
+  >>> observe(ledger, "copier", 30, make_reveal(b"HJC...", salt))
+  Rejected(reason='unknown_hash', detail='copier committed no hash e966af53... before block 30')
+"""
+
+import dataclasses
+import hashlib
+import secrets
+
+from hivejax._src.subnet.commitment import Rejected
+from hivejax._src.subnet.ledger import Ledger
+from hivejax._src.subnet.rules import MAX_PAYLOAD
+
+HASH_MAGIC = b"HJH"
+REVEAL_MAGIC = b"HJR"
+VERSION = 1
+SALT_BYTES = 16
+DIGEST_BYTES = 32
+HEADER_BYTES = len(HASH_MAGIC) + 1
+HASH_COMMIT_BYTES = HEADER_BYTES + DIGEST_BYTES
+MAX_REVEALED = MAX_PAYLOAD - HEADER_BYTES - SALT_BYTES
+"""The largest payload a reveal carries within one commitment."""
+
+REASONS = (
+    "not_bytes",
+    "empty",
+    "too_large",  # more than rules.MAX_PAYLOAD bytes
+    "bad_magic",  # neither a hash commitment nor a reveal
+    "truncated",  # shorter than its kind's fixed part
+    "bad_version",
+    "bad_length",  # a hash commitment of the wrong length
+    "unknown_hash",  # observe: no hash of this reveal from this hotkey
+    "not_earlier",  # observe: the hash was first seen at or after the reveal's block
+)
+"""Every reason ``parse`` and ``observe`` may give."""
+
+
+@dataclasses.dataclass(frozen=True)
+class HashCommit:
+    """The first step: ``digest`` is ``SHA-256(salt || payload)``."""
+
+    digest: bytes
+
+
+@dataclasses.dataclass(frozen=True)
+class Reveal:
+    """The second step: the ``salt`` and the ``payload`` whose hash was committed."""
+
+    salt: bytes
+    payload: bytes
+
+    @property
+    def digest(self) -> bytes:
+        return _digest(self.payload, self.salt)
+
+
+@dataclasses.dataclass(frozen=True)
+class Accepted:
+    """A reveal that matches an earlier hash of its hotkey; priority is the hash's block."""
+
+    payload: bytes
+    priority_block: int
+
+
+def new_salt() -> bytes:
+    """16 random bytes from the operating system's secure generator."""
+    return secrets.token_bytes(SALT_BYTES)
+
+
+def _digest(payload: bytes, salt: bytes) -> bytes:
+    return hashlib.sha256(salt + payload).digest()
+
+
+def _check(payload: bytes, salt: bytes) -> tuple[bytes, bytes]:
+    if not isinstance(payload, bytes | bytearray) or not isinstance(salt, bytes | bytearray):
+        raise TypeError("payload and salt must be bytes")
+    if len(salt) != SALT_BYTES:
+        raise ValueError(f"a salt has {SALT_BYTES} bytes, got {len(salt)}")
+    if not 1 <= len(payload) <= MAX_REVEALED:
+        raise ValueError(
+            f"a revealed payload has 1 to {MAX_REVEALED} bytes (a reveal adds "
+            f"{HEADER_BYTES + SALT_BYTES} to fit {MAX_PAYLOAD}), got {len(payload)}"
+        )
+    return bytes(payload), bytes(salt)
+
+
+def make_hash_commitment(payload: bytes, salt: bytes) -> bytes:
+    """The hash commitment of ``payload`` with ``salt``; ``ValueError`` if its reveal
+    would not fit a commitment or the salt is not 16 bytes."""
+    payload, salt = _check(payload, salt)
+    return HASH_MAGIC + bytes([VERSION]) + _digest(payload, salt)
+
+
+def make_reveal(payload: bytes, salt: bytes) -> bytes:
+    """The reveal of ``payload`` with ``salt`` (checked as ``make_hash_commitment``)."""
+    payload, salt = _check(payload, salt)
+    return REVEAL_MAGIC + bytes([VERSION]) + salt + payload
+
+
+def parse(data: bytes) -> HashCommit | Reveal | Rejected:
+    """The hash commitment or reveal in ``data``, or why it is neither; never raises.
+
+    Example:
+      >>> parse(b"HJH\\x01" + bytes(31))
+      Rejected(reason='bad_length', detail='a hash commitment has 36 bytes, got 35')
+      >>> parse(make_reveal(b"x", bytes(16))).payload
+      b'x'
+    """
+    if not isinstance(data, bytes | bytearray | memoryview):
+        return Rejected("not_bytes", type(data).__name__)
+    data = bytes(data)
+    if not data:
+        return Rejected("empty")
+    if len(data) > MAX_PAYLOAD:
+        return Rejected("too_large", f"{len(data)} bytes, at most {MAX_PAYLOAD}")
+    magic = data[: len(HASH_MAGIC)]
+    if magic not in (HASH_MAGIC, REVEAL_MAGIC):
+        return Rejected("bad_magic", f"expected {HASH_MAGIC!r} or {REVEAL_MAGIC!r}, got {magic!r}")
+    fixed = HEADER_BYTES + (SALT_BYTES + 1 if magic == REVEAL_MAGIC else 0)
+    if len(data) < fixed:
+        return Rejected("truncated", f"{len(data)} bytes, at least {fixed}")
+    if data[len(HASH_MAGIC)] != VERSION:
+        return Rejected("bad_version", f"version {data[3]}, this hivejax reads {VERSION}")
+    if magic == HASH_MAGIC:
+        if len(data) != HASH_COMMIT_BYTES:
+            return Rejected(
+                "bad_length", f"a hash commitment has {HASH_COMMIT_BYTES} bytes, got {len(data)}"
+            )
+        return HashCommit(data[HEADER_BYTES:])
+    return Reveal(data[HEADER_BYTES : HEADER_BYTES + SALT_BYTES], data[HEADER_BYTES + SALT_BYTES :])
+
+
+def observe(
+    ledger: Ledger, hotkey: str, block: int, data: bytes
+) -> HashCommit | Accepted | Rejected:
+    """What a validator makes of ``hotkey``'s commitment ``data``, written at ``block``.
+
+    A hash commitment is recorded in ``ledger`` and returned; a reveal is ``Accepted`` with
+    the block of its hash if ``hotkey`` committed that hash before ``block``; anything else
+    is ``Rejected``. Never raises on the bytes (the ledger's own errors still propagate).
+    """
+    parsed = parse(data)
+    if isinstance(parsed, Rejected):
+        return parsed
+    if isinstance(parsed, HashCommit):
+        ledger.record_hash(hotkey, parsed.digest.hex(), block)
+        return parsed
+    digest = parsed.digest.hex()
+    hash_block = ledger.hash_block(hotkey, digest)
+    if hash_block is None:
+        return Rejected(
+            "unknown_hash", f"{hotkey} committed no hash {digest[:8]}... before block {block}"
+        )
+    if hash_block >= block:
+        return Rejected(
+            "not_earlier", f"the hash was first seen at block {hash_block}, the reveal at {block}"
+        )
+    return Accepted(parsed.payload, hash_block)
