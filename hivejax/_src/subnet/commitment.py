@@ -118,6 +118,19 @@ def encode(task: str, protocol_version: str, spec: ProgramSpec, program: Program
     return payload
 
 
+def envelope(payload) -> bytes | Rejected:
+    """``payload`` as bytes if any commitment could hold it (1 to ``MAX_PAYLOAD`` bytes),
+    else why not: the first check of every decoder of chain payloads."""
+    if not isinstance(payload, bytes | bytearray | memoryview):
+        return Rejected("not_bytes", type(payload).__name__)
+    payload = bytes(payload)
+    if not payload:
+        return Rejected("empty")
+    if len(payload) > MAX_PAYLOAD:
+        return Rejected("too_large", f"{len(payload)} bytes, at most {MAX_PAYLOAD}")
+    return payload
+
+
 def decode(payload: bytes) -> Decoded | Rejected:
     """The commitment in ``payload``, or why it is none; never raises.
 
@@ -127,13 +140,9 @@ def decode(payload: bytes) -> Decoded | Rejected:
       >>> decode(b"HJC\\x01").reason
       'truncated'
     """
-    if not isinstance(payload, bytes | bytearray | memoryview):
-        return Rejected("not_bytes", type(payload).__name__)
-    payload = bytes(payload)
-    if not payload:
-        return Rejected("empty")
-    if len(payload) > MAX_PAYLOAD:
-        return Rejected("too_large", f"{len(payload)} bytes, at most {MAX_PAYLOAD}")
+    payload = envelope(payload)
+    if isinstance(payload, Rejected):
+        return payload
     if payload[: len(MAGIC)] != MAGIC:
         return Rejected("bad_magic", f"expected {MAGIC!r}, got {payload[: len(MAGIC)]!r}")
     if len(payload) < HEADER_BYTES:

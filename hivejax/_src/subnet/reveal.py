@@ -48,7 +48,7 @@ import dataclasses
 import hashlib
 import secrets
 
-from hivejax._src.subnet.commitment import Rejected
+from hivejax._src.subnet.commitment import Rejected, envelope
 from hivejax._src.subnet.ledger import Ledger
 from hivejax._src.subnet.rules import MAX_PAYLOAD
 
@@ -147,13 +147,9 @@ def parse(data: bytes) -> HashCommit | Reveal | Rejected:
       >>> parse(make_reveal(b"x", bytes(16))).payload
       b'x'
     """
-    if not isinstance(data, bytes | bytearray | memoryview):
-        return Rejected("not_bytes", type(data).__name__)
-    data = bytes(data)
-    if not data:
-        return Rejected("empty")
-    if len(data) > MAX_PAYLOAD:
-        return Rejected("too_large", f"{len(data)} bytes, at most {MAX_PAYLOAD}")
+    data = envelope(data)
+    if isinstance(data, Rejected):
+        return data
     magic = data[: len(HASH_MAGIC)]
     if magic not in (HASH_MAGIC, REVEAL_MAGIC):
         return Rejected("bad_magic", f"expected {HASH_MAGIC!r} or {REVEAL_MAGIC!r}, got {magic!r}")
