@@ -20,6 +20,7 @@ from hivejax._src.subnet.commitment import (
     Decoded,
     Rejected,
     decode,
+    decode_for,
     encode,
 )
 from hivejax._src.subnet.rules import MAX_FIELD_BYTES, MAX_PAYLOAD
@@ -94,6 +95,11 @@ REJECTIONS = {
     "unknown_task": lambda: _with(payload_of("mse"), 4, len(TASK_CODES)),
     "bad_program": lambda: payload_of("mse")[:-1],
     "wrong_shape": _wrong_shape,
+    "wrong_task": lambda: payload_of("relu"),
+    "wrong_protocol": lambda: encode("loss", "ba9876543210", builtin_spec("mse"), builtin("mse")),
+    "wrong_spec": lambda: encode(
+        "loss", VERSION, dataclasses.replace(builtin_spec("mse"), max_length=20), builtin("mse")
+    ),
 }
 
 
@@ -103,7 +109,7 @@ def test_every_reason_is_tested():
 
 @pytest.mark.parametrize("reason", sorted(REJECTIONS))
 def test_each_rejection_has_its_reason(reason):
-    got = decode(REJECTIONS[reason]())
+    got = decode_for(REJECTIONS[reason](), "loss", VERSION, builtin_spec("mse"))
     assert isinstance(got, Rejected) and got.reason == reason, got
     assert got.reason == "empty" or got.detail
 

@@ -27,6 +27,8 @@ LATE = {
     ("hivejax._src.evaluation", "scipy"): "slow to import, only statistics need it",
     ("hivejax._src.data", "mnist1d.data"): "slow to import, only one data set needs it",
     ("hivejax._src.data", "sklearn.datasets"): "slow to import, only one data set needs it",
+    ("hivejax._src.subnet.connect", "hivejax._src.subnet.bittensor_chain"): "the [neurons] "
+    "extra: only a network chain needs bittensor",
 }
 
 

@@ -10,16 +10,18 @@ from scipy import stats
 
 from hivejax._src import protocols
 from hivejax._src.evaluation import summarize
+from hivejax._src.program import stack_programs
 from hivejax._src.program_io import load_program
 from hivejax._src.protocols import (
     PROTOCOLS,
     Protocol,
     get_protocol,
+    population_improvements,
     run_protocol,
     seed_keys,
     seed_values,
 )
-from hivejax._src.tasks.registry import TASKS
+from hivejax._src.tasks.registry import TASKS, builtin
 from hivejax._src.tasks.training import TrainConfig
 from hivejax.cli.main import main
 
@@ -93,11 +95,11 @@ def test_summary_is_mean_std_and_student_t_lower_bound():
 
 def test_broken_program_scores_zero_and_is_counted(monkeypatch):
     nan = float("nan")
-    fake = lambda task, program, data, keys: (
-        np.array([0.5, nan, 0.7], np.float32),
+    fake = lambda task, programs, data, keys: (
+        np.array([[0.5], [nan], [0.7]], np.float32),
         np.array([0.6, 0.6, 0.6], np.float32),
     )
-    monkeypatch.setattr(protocols, "paired_accuracies", fake)
+    monkeypatch.setattr(protocols, "population_accuracies", fake)
     _, program = load_program("builtin:mse")
     r = run_protocol(TINY, program)
     [cell] = r["cells"]
@@ -257,3 +259,17 @@ def test_mlp_depth_reaches_the_model():
         TrainConfig(depth=0)
     with pytest.raises(ValueError, match="learning_rate"):
         TrainConfig(learning_rate=0.0)
+
+
+def test_a_population_scores_as_its_programs_do_one_by_one():
+    protocol = get_protocol("local-optimizer")
+    names = ("lion", "sgd_momentum", "adam")
+    programs = stack_programs([builtin(n) for n in names])
+    gains, broken = population_improvements(protocol, programs, epoch=3)
+    assert gains.shape == broken.shape == (3, protocol.seeds * len(protocol.cells))
+    for i, name in enumerate(names):
+        one = run_protocol(protocol, builtin(name), epoch=3)
+        # padded and batched, XLA may round differently: at most a test image in a thousand
+        np.testing.assert_allclose(gains[i], one["cells"][0]["improvement"], atol=1.5e-3)
+    np.testing.assert_array_equal(gains[2], 0.0)  # the baseline against itself, paired
+    assert not broken.any()

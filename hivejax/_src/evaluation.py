@@ -4,9 +4,9 @@
   non-finite has NaN accuracy and gets the worst fitness, ``+inf`` (``worst_if_nan``), so
   it never wins a tournament and never displaces anything.
 - **Paired scoring** trains one model with the program and one with the baseline under
-  each key (``paired_accuracies``, vmapped over the keys), so a seed's luck cancels in
-  their difference. A broken run counts as accuracy 0 in the improvement
-  (``improvement``) and is flagged.
+  each key (``paired_accuracies``; ``population_accuracies`` for many programs at once,
+  vmapped over the keys), so a seed's luck cancels in their difference. A broken run
+  counts as accuracy 0 in the improvement (``improvement``) and is flagged.
 - **Statistics** over a sample of paired improvements (``summarize``): the mean, the
   standard deviation with ``ddof=1`` (the sample estimate; ``None`` for one value), and a
   one-sided Student-t lower confidence bound on the mean,
@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hivejax._src.data import Dataset
-from hivejax._src.program import Program
+from hivejax._src.program import Program, stack_programs
 
 
 def worst_if_nan(fitness: jax.Array) -> jax.Array:
@@ -44,9 +44,21 @@ def fitness_from_accuracy(accuracy: jax.Array) -> jax.Array:
 
 
 @functools.partial(jax.jit, static_argnums=0)
+def population_accuracies(task, programs: Program, data: Dataset, keys: jax.Array):
+    """Accuracies ``[S, P]`` of a population (leaves ``[P, ...]``) and ``[S]`` of ``task``'s
+    baseline: under each of the keys ``[S]``, every program and the baseline train from the
+    same initialisation on the same batches. NaN where a program's training broke."""
+
+    def one_key(key):
+        return task.accuracy(programs, data, key), task.baseline_accuracy(data, key)[0]
+
+    return jax.vmap(one_key)(keys)
+
+
 def paired_accuracies(task, program: Program, data: Dataset, keys: jax.Array):
     """Accuracies ``([S], [S])`` of one program and of ``task``'s baseline under each key."""
-    return jax.vmap(lambda key: task.paired_accuracy(program, data, key))(keys)
+    prog, base = population_accuracies(task, stack_programs([program]), data, keys)
+    return prog[:, 0], base
 
 
 def improvement(program, baseline) -> tuple[np.ndarray, np.ndarray]:

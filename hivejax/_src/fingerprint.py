@@ -54,7 +54,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hivejax._src import interpreter
-from hivejax._src.program import Program, ProgramSpec
+from hivejax._src.program import Program, ProgramSpec, pad_population, stack_programs
 from hivejax._src.tasks.registry import task_type
 
 VERSION = 1
@@ -179,19 +179,15 @@ def fingerprints(task: str, spec: ProgramSpec, programs: Program) -> list[Finger
     Example:
       >>> from hivejax._src.tasks.registry import builtin, builtin_spec
       >>> spec = builtin_spec("relu")
-      >>> pop = jax.tree.map(lambda *a: jnp.stack(a), builtin("relu"), builtin("gelu"))
+      >>> pop = stack_programs([builtin("relu"), builtin("gelu")])
       >>> a, b = fingerprints("activation", spec, pop)
       >>> a.fingerprint != b.fingerprint
       True
     """
     task_type(task).check_spec(spec)
-    size = int(np.shape(programs.length)[0])
-    if size == 0:
+    if int(np.shape(programs.length)[0]) == 0:
         return []
-    bucket = max(MIN_BUCKET, 1 << max(size - 1, 0).bit_length())
-    padded = jax.tree.map(
-        lambda a: jnp.concatenate([a, jnp.repeat(a[:1], bucket - size, 0)]), programs
-    )
+    padded, size = pad_population(programs, MIN_BUCKET)
     results = jax.device_get(_probe_population(task, spec, padded))
     vectors, finite, trainable = (r[:size] for r in results)
     out = []
@@ -207,5 +203,4 @@ def fingerprints(task: str, spec: ProgramSpec, programs: Program) -> list[Finger
 
 def fingerprint(task: str, spec: ProgramSpec, program: Program) -> Fingerprint:
     """The fingerprint of one program (``fingerprints`` of a population of one)."""
-    batch = jax.tree.map(lambda a: jnp.asarray(a)[None], program)
-    return fingerprints(task, spec, batch)[0]
+    return fingerprints(task, spec, stack_programs([program]))[0]

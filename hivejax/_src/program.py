@@ -282,6 +282,23 @@ def random_population(
     return jax.vmap(lambda k: random_program(k, spec, min_length, max_length))(keys)
 
 
+def stack_programs(programs) -> Program:
+    """One population (leaves with a leading axis) from a non-empty sequence of programs."""
+    return jax.tree.map(lambda *leaves: jnp.stack([jnp.asarray(a) for a in leaves]), *programs)
+
+
+def pad_population(programs: Program, minimum: int = 8) -> tuple[Program, int]:
+    """``programs`` padded with copies of its first to the next power of two (at least
+    ``minimum``), and its own size: callers whose population size changes every call
+    then compile once per size bucket, and drop the padding's results."""
+    size = int(np.shape(programs.length)[0])
+    bucket = max(minimum, 1 << max(size - 1, 0).bit_length())
+    padded = jax.tree.map(
+        lambda a: jnp.concatenate([a, jnp.repeat(a[:1], bucket - size, 0)]), programs
+    )
+    return padded, size
+
+
 def operand_values(spec: ProgramSpec, inputs, consts):
     """The initial operand file ``[num_operands, *shape]``: inputs, constants, zeroed registers.
 

@@ -44,8 +44,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from hivejax._src.data import check_dataset_name, load_dataset
-from hivejax._src.evaluation import improvement, paired_accuracies, summarize
-from hivejax._src.program import Program, ProgramSpec
+from hivejax._src.evaluation import improvement, population_accuracies, summarize
+from hivejax._src.program import Program, ProgramSpec, pad_population, stack_programs
 from hivejax._src.tasks.registry import TASKS, make_task
 from hivejax._src.tasks.training import TrainConfig
 
@@ -160,21 +160,11 @@ def run_protocol(
       None where it broke; ``improvement`` per seed; ``broken`` flags; their means),
       ``improvement`` (``summarize`` over all cells and seeds) and ``broken`` (a count).
     """
-    seeds = seed_values(protocol, epoch)
-    keys = seed_keys(protocol, epoch)
-    extra = {"spec": spec} if spec is not None else {}
-    cells, all_improvements, broken_total, datasets = [], [], 0, {}
-    for dataset, model in protocol.cells:
-        task = make_task(
-            protocol.task, protocol.train_config(model), interpreter=interpreter, **extra
-        )
-        if dataset not in datasets:
-            datasets[dataset] = load_dataset(dataset, data_dir)
-        try:  # training checks the model against the data's shape; say which cell failed
-            prog, base = paired_accuracies(task, program, datasets[dataset], keys)
-        except ValueError as e:
-            raise ValueError(f"protocol {protocol.name}, cell {dataset}/{model}: {e}") from None
-        prog, base = np.asarray(prog, np.float64), np.asarray(base, np.float64)
+    cells, all_improvements, broken_total = [], [], 0
+    for dataset, model, prog, base in _cell_accuracies(
+        protocol, stack_programs([program]), epoch, spec, interpreter, data_dir
+    ):
+        prog = prog[:, 0]
         gains, broken = improvement(prog, base)
         broken_total += int(broken.sum())
         all_improvements.extend(gains.tolist())
@@ -196,11 +186,55 @@ def run_protocol(
         "version": protocol.version,
         "task": protocol.task,
         "epoch": epoch,
-        "seeds": seeds,
+        "seeds": seed_values(protocol, epoch),
         "cells": cells,
         "improvement": summarize(all_improvements, protocol.confidence),
         "broken": broken_total,
     }
+
+
+def population_improvements(
+    protocol: Protocol,
+    programs: Program,
+    epoch: int | None = None,
+    *,
+    spec: ProgramSpec | None = None,
+    interpreter: str = "fused",
+    data_dir=None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Paired improvements and broken flags ``[P, cells * seeds]`` of a whole population.
+
+    The same numbers as ``run_protocol``'s (cell by cell, seeds within each), for every
+    program of ``programs`` (leaves ``[P, ...]``) at once: one vmapped batch per cell, the
+    baseline trained once per key. The population is padded to a power of two
+    (``program.pad_population``), so callers whose population size varies, such as a
+    validator, compile once per size bucket.
+    """
+    padded, size = pad_population(programs)
+    gains, broken = [], []
+    for *_, prog, base in _cell_accuracies(protocol, padded, epoch, spec, interpreter, data_dir):
+        g, b = improvement(prog[:, :size].T, base[None, :])
+        gains.append(g)
+        broken.append(b)
+    return np.concatenate(gains, axis=1), np.concatenate(broken, axis=1)
+
+
+def _cell_accuracies(protocol, programs, epoch, spec, interpreter, data_dir):
+    """Per cell ``(dataset, model, programs' accuracies [S, P], baseline's [S])``, float64."""
+    keys = seed_keys(protocol, epoch)
+    extra = {"spec": spec} if spec is not None else {}
+    datasets = {}
+    for dataset, model in protocol.cells:
+        task = make_task(
+            protocol.task, protocol.train_config(model), interpreter=interpreter, **extra
+        )
+        if dataset not in datasets:
+            datasets[dataset] = load_dataset(dataset, data_dir)
+        try:  # training checks the model against the data's shape; say which cell failed
+            prog, base = population_accuracies(task, programs, datasets[dataset], keys)
+        except ValueError as e:
+            raise ValueError(f"protocol {protocol.name}, cell {dataset}/{model}: {e}") from None
+        yield dataset, model, np.asarray(prog, np.float64), np.asarray(base, np.float64)
 
 
 def _shipped() -> dict[str, Protocol]:
@@ -227,6 +261,14 @@ def _shipped() -> dict[str, Protocol]:
             train=TrainConfig(steps=300, batch_size=32, learning_rate=1e-3),
             description="broad score: two datasets, dense and convolutional models, four seeds",
         )
+        out[f"local-{task}"] = Protocol(
+            name=f"local-{task}",
+            task=task,
+            cells=(("mnist1d", "mlp"),),
+            seeds=8,
+            train=TrainConfig(steps=100, batch_size=32, learning_rate=1e-3),
+            description="quick score for a local subnet on a laptop: one cell, eight seeds",
+        )
     out["paper-mnist1d"] = Protocol(
         name="paper-mnist1d",
         task="loss",
@@ -246,3 +288,8 @@ def get_protocol(name: str) -> Protocol:
     if name not in PROTOCOLS:
         raise ValueError(f"unknown protocol {name!r}; choose one of {', '.join(PROTOCOLS)}")
     return PROTOCOLS[name]
+
+
+def validator_protocol(task: str) -> Protocol:
+    """The protocol a subnet's validators score ``task`` under by default: ``validator-<task>``."""
+    return get_protocol(f"validator-{task}")

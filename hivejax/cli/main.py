@@ -12,7 +12,6 @@ traceback.
 """
 
 import argparse
-import contextlib
 import json
 import pathlib
 import sys
@@ -21,99 +20,38 @@ import jax
 
 import hivejax as hj
 from hivejax.cli import bench, bench_search
+from hivejax.cli.flags import (
+    EXIT_RUNTIME,
+    EXIT_USAGE,
+    Parser,
+    UsageError,
+    add_data_flags,
+    non_negative,
+    positive,
+    positive_float,
+    usage,
+)
 from hivejax.cli.progress import progress_printer
-
-EXIT_RUNTIME = 1
-EXIT_USAGE = 2
+from hivejax.cli.subnet import add_subnet, cmd_subnet
 
 _TRAIN = hj.TrainConfig()
 _EVOLVE = hj.EvolveConfig()
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line instead of usage + message
-        raise UsageError(f"{self.prog}: {message}")
-
-
-class UsageError(Exception):
-    """An error in what the user asked for; printed as one line."""
-
-
-@contextlib.contextmanager
-def _usage():
-    """Treat a ``ValueError`` raised while building configs from flags as a usage error."""
-    try:
-        yield
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-
-
-def _int_at_least(low: int):
-    """An argparse type: an integer of at least ``low``."""
-    what = "a positive integer" if low == 1 else f"an integer >= {low}"
-
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {value}")
-        return value
-
-    return parse
-
-
-_positive = _int_at_least(1)
-_non_negative = _int_at_least(0)
-
-
-def _positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
-    return value
-
-
 def _add_protocol_flags(p):
     p.add_argument("--task", default=_EVOLVE.task, choices=hj.TASKS, help="what programs define")
-    _add_data_flags(p)
+    add_data_flags(p)
     p.add_argument("--model", default=_TRAIN.model, choices=hj.MODELS, help="the network trained")
     p.add_argument(
-        "--steps", type=_positive, default=_TRAIN.steps, help="training steps per evaluation"
+        "--steps", type=positive, default=_TRAIN.steps, help="training steps per evaluation"
     )
-    p.add_argument("--batch-size", type=_positive, default=_TRAIN.batch_size)
-    p.add_argument("--learning-rate", type=_positive_float, default=_TRAIN.learning_rate)
-
-
-def _dataset_name(text):
-    """An argparse type: a data set name ``load_dataset`` knows."""
-    try:
-        hj.check_dataset_name(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-    return text
-
-
-def _add_data_flags(p):
-    p.add_argument(
-        "--dataset",
-        type=_dataset_name,
-        default=_EVOLVE.dataset,
-        help="mnist1d and digits are built in; mnist, fashion_mnist, cifar10 and npz:PATH "
-        "load from --data-dir",
-    )
-    p.add_argument(
-        "--data-dir", metavar="DIR", help="where dataset files are (default: $HIVEJAX_DATA)"
-    )
+    p.add_argument("--batch-size", type=positive, default=_TRAIN.batch_size)
+    p.add_argument("--learning-rate", type=positive_float, default=_TRAIN.learning_rate)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="hivejax", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = Parser(prog="hivejax", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     _add_evolve(sub)
     _add_evaluate(sub)
     p = sub.add_parser("protocols", help="list the shipped evaluation protocols")
@@ -122,14 +60,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("program", help="a program file (JSON or binary) or builtin:NAME")
     p.add_argument("--json", action="store_true")
     _add_bench(sub)
+    add_subnet(sub)
     return parser
 
 
 def _add_evolve(sub):
     p = sub.add_parser("evolve", help="search for programs")
     _add_protocol_flags(p)
-    p.add_argument("--population", type=_positive, default=_EVOLVE.population)
-    p.add_argument("--generations", type=_positive, default=_EVOLVE.generations)
+    p.add_argument("--population", type=positive, default=_EVOLVE.population)
+    p.add_argument("--generations", type=positive, default=_EVOLVE.generations)
     p.add_argument("--seed", type=int, default=_EVOLVE.seed)
     p.add_argument("--out", type=pathlib.Path, help="run directory (required unless --resume)")
     p.add_argument(
@@ -141,7 +80,7 @@ def _add_evolve(sub):
     )
     p.add_argument(
         "--final-seeds",
-        type=_positive,
+        type=positive,
         default=_EVOLVE.final_seeds,
         help="fresh keys on which the best program and the baseline are re-scored",
     )
@@ -150,32 +89,32 @@ def _add_evolve(sub):
         choices=hj.TUNERS,
         help="after the search, tune the elites' constants with this evosax strategy",
     )
-    p.add_argument("--tune-generations", type=_positive, default=_EVOLVE.tune_generations)
+    p.add_argument("--tune-generations", type=positive, default=_EVOLVE.tune_generations)
     p.add_argument("--no-progress", action="store_true", help="print no progress bar")
     g = p.add_argument_group("scale")
     migration = _EVOLVE.migration
     g.add_argument(
-        "--islands", type=_positive, default=migration.islands, help="sub-populations (ring)"
+        "--islands", type=positive, default=migration.islands, help="sub-populations (ring)"
     )
     g.add_argument(
-        "--migration-interval", type=_positive, default=migration.interval, help="generations"
+        "--migration-interval", type=positive, default=migration.interval, help="generations"
     )
     g.add_argument(
-        "--migration-count", type=_positive, default=migration.count, help="programs per move"
+        "--migration-count", type=positive, default=migration.count, help="programs per move"
     )
     g.add_argument(
         "--data-parallel",
-        type=_positive,
+        type=positive,
         default=_EVOLVE.data_parallel,
         help="devices that split each training batch (the mesh's data axis)",
     )
     g.add_argument(
         "--checkpoint-every",
-        type=_non_negative,
+        type=non_negative,
         default=_EVOLVE.checkpoint_every,
         help="generations (0: never)",
     )
-    g.add_argument("--keep-checkpoints", type=_positive, default=_EVOLVE.keep_checkpoints)
+    g.add_argument("--keep-checkpoints", type=positive, default=_EVOLVE.keep_checkpoints)
     g.add_argument(
         "--resume",
         type=pathlib.Path,
@@ -184,7 +123,7 @@ def _add_evolve(sub):
     )
     g.add_argument("--distributed", action="store_true", help="join a multi-process run")
     g.add_argument("--coordinator-address", help="host:port of process 0")
-    g.add_argument("--num-processes", type=_positive)
+    g.add_argument("--num-processes", type=positive)
     g.add_argument("--process-id", type=int)
 
 
@@ -192,7 +131,7 @@ def _add_evaluate(sub):
     p = sub.add_parser("evaluate", help="score one program against the baseline")
     p.add_argument("program", help="a program file (JSON or binary) or builtin:NAME")
     _add_protocol_flags(p)
-    p.add_argument("--seeds", type=_positive, default=_EVOLVE.final_seeds)
+    p.add_argument("--seeds", type=positive, default=_EVOLVE.final_seeds)
     p.add_argument(
         "--protocol",
         metavar="NAME",
@@ -201,7 +140,7 @@ def _add_evaluate(sub):
     )
     p.add_argument(
         "--epoch",
-        type=_non_negative,
+        type=non_negative,
         help="with --protocol: derive the seeds from the protocol version and this epoch",
     )
     p.add_argument("--json", action="store_true")
@@ -220,16 +159,16 @@ def _add_bench(sub):
         help="throughput: evals/s of the interpreters; search: evolution against random "
         "search at the same budget, per task and seed",
     )
-    _add_data_flags(p)
+    add_data_flags(p)
     p.add_argument(
         "--population",
-        type=_positive,
+        type=positive,
         help=f"programs per generation (default: 256; search: {_budgets()})",
     )
-    p.add_argument("--repeats", type=_positive, default=3)
+    p.add_argument("--repeats", type=positive, default=3)
     p.add_argument(
         "--steps",
-        type=_positive,
+        type=positive,
         help="training steps (default: the protocol's 100, search 60); for throughput only "
         "with --devices all, for quick checks",
     )
@@ -241,9 +180,9 @@ def _add_bench(sub):
         help="search: the tasks (default: all)",
     )
     p.add_argument(
-        "--seeds", type=_non_negative, nargs="+", default=[0, 1, 2], help="search: run seeds"
+        "--seeds", type=non_negative, nargs="+", default=[0, 1, 2], help="search: run seeds"
     )
-    p.add_argument("--generations", type=_positive, help="search: generations (default: above)")
+    p.add_argument("--generations", type=positive, help="search: generations (default: above)")
     p.add_argument(
         "--reference", action="store_true", help="also time the naive reference interpreter"
     )
@@ -252,7 +191,7 @@ def _add_bench(sub):
         metavar="PATH",
         help="also run the DEAP + PyTorch baseline script, side by side",
     )
-    p.add_argument("--baseline-genomes", type=_positive, default=48)
+    p.add_argument("--baseline-genomes", type=positive, default=48)
     p.add_argument(
         "--devices",
         choices=["all"],
@@ -296,7 +235,7 @@ def _evolve_config(args) -> hj.EvolveConfig:
 
 def _cmd_evolve(args):
     if args.distributed:
-        with _usage():
+        with usage():
             hj.initialize_distributed(args.coordinator_address, args.num_processes, args.process_id)
     elif args.coordinator_address or args.num_processes or args.process_id is not None:
         raise UsageError("--coordinator-address etc. need --distributed")
@@ -305,7 +244,7 @@ def _cmd_evolve(args):
     elif args.out is None:
         raise UsageError("evolve needs --out DIR (or --resume DIR)")
     else:
-        with _usage():
+        with usage():
             out, config = args.out, _evolve_config(args)
     show = not args.no_progress and jax.process_index() == 0
     with progress_printer(config.generations, enabled=show) as on_generation:
@@ -351,7 +290,7 @@ def _cmd_evaluate(args):
         return _evaluate_protocol(args)
     if args.epoch is not None:
         raise UsageError("--epoch needs --protocol")
-    with _usage():
+    with usage():
         train = _train_config(args)
     spec, program = _load_for(args.program, args.task)
     task = hj.make_task(args.task, train, spec=spec)
@@ -382,7 +321,7 @@ def _evaluate_protocol(args):
     if changed:
         flags = ", ".join("--" + k.replace("_", "-") for k in changed)
         raise UsageError(f"{flags} cannot be combined with --protocol (the protocol fixes them)")
-    with _usage():
+    with usage():
         protocol = hj.get_protocol(args.protocol)
     spec, program = _load_for(args.program, protocol.task)
     run = hj.run_protocol(protocol, program, args.epoch, spec=spec, data_dir=args.data_dir)
@@ -465,7 +404,7 @@ def _cmd_bench(args):
 def _bench_search(args):
     if args.devices or args.reference or args.baseline_script:
         raise UsageError("--devices, --reference and --baseline-script are throughput flags")
-    with _usage():
+    with usage():
         train = hj.TrainConfig(steps=args.steps or 60)
     reports = []
     for task in args.task:
@@ -492,6 +431,7 @@ COMMANDS = {
     "protocols": _cmd_protocols,
     "show": _cmd_show,
     "bench": _cmd_bench,
+    "subnet": cmd_subnet,
 }
 
 

@@ -305,3 +305,25 @@ class BittensorChain(Chain):
             f"emissions on {self.network} are the chain's own (read each neuron's emission "
             "from the SDK's metagraph)"
         )
+
+
+def connect(
+    network: str, netuid: int, wallet_name: str, wallet_hotkey: str, wallet_path: str | None = None
+) -> BittensorChain:
+    """Subnet ``netuid`` on ``network`` (``test``, ``finney`` or a ``ws://`` endpoint),
+    acting as the hotkey ``wallet_hotkey`` of the wallet ``wallet_name`` (its key files
+    under ``wallet_path``, default bittensor's ``~/.bittensor/wallets``).
+
+    Raises ``FileNotFoundError`` naming the key file when the wallet has no such hotkey.
+    """
+    wallet = bt.Wallet(
+        wallet_name, hotkey=wallet_hotkey, **({"path": wallet_path} if wallet_path else {})
+    )
+    try:
+        bt.public_view(wallet, "hotkey")
+    except FileNotFoundError as e:
+        raise FileNotFoundError(
+            f"{e}; create the wallet with `btcli wallet create --wallet.name {wallet_name} "
+            f"--wallet.hotkey {wallet_hotkey}`"
+        ) from None
+    return BittensorChain(bt.Subtensor(network), netuid, wallet)

@@ -66,8 +66,11 @@ REASONS = (
     "unknown_task",
     "bad_program",  # formats.from_bytes refused the program bytes
     "wrong_shape",  # a valid program whose spec is not the task's shape
+    "wrong_task",  # decode_for: a commitment for another task
+    "wrong_protocol",  # decode_for: scored under another protocol version
+    "wrong_spec",  # decode_for: the task's shape, but not the spec the neuron evaluates
 )
-"""Every reason ``decode`` may give, in the order it checks them."""
+"""Every reason ``decode`` and then ``decode_for`` may give, in the order they check them."""
 
 _PROTOCOL_VERSION = re.compile(r"[0-9a-f]{12}")
 
@@ -162,3 +165,30 @@ def decode(payload: bytes) -> Decoded | Rejected:
     except ValueError as e:
         return Rejected("wrong_shape", str(e))
     return Decoded(task, protocol_version, spec, program)
+
+
+def decode_for(payload: bytes, task: str, protocol_version: str, spec: ProgramSpec):
+    """``decode``, then what a neuron scoring ``task`` under one protocol needs: the
+    commitment's task, protocol version and spec must be these (a validator evaluates one
+    population of one spec). Returns ``Decoded`` or ``Rejected``; never raises.
+
+    Example:
+      >>> from hivejax._src.tasks.registry import builtin, builtin_spec
+      >>> spec = builtin_spec("cross_entropy")
+      >>> payload = encode("loss", "0123456789ab", spec, builtin("cross_entropy"))
+      >>> decode_for(payload, "loss", "ba9876543210", spec).reason
+      'wrong_protocol'
+    """
+    decoded = decode(payload)
+    if isinstance(decoded, Rejected):
+        return decoded
+    if decoded.task != task:
+        return Rejected("wrong_task", f"a {decoded.task} program, this neuron scores {task}")
+    if decoded.protocol_version != protocol_version:
+        return Rejected(
+            "wrong_protocol",
+            f"protocol {decoded.protocol_version}, this neuron scores under {protocol_version}",
+        )
+    if decoded.spec != spec:
+        return Rejected("wrong_spec", f"spec {decoded.spec}, this neuron evaluates {spec}")
+    return decoded

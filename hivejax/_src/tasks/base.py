@@ -12,7 +12,6 @@ import dataclasses
 from typing import ClassVar
 
 import jax
-import jax.numpy as jnp
 
 from hivejax._src import fused, interpreter
 from hivejax._src.data import Dataset
@@ -93,13 +92,6 @@ class ProgramTask:
         return training.train_population(
             self.train, programs, data, key, data_axis, **self.components(run)
         )
-
-    def paired_accuracy(
-        self, program: Program, data: Dataset, key: jax.Array
-    ) -> tuple[jax.Array, jax.Array]:
-        """Accuracy of one (unbatched) ``program`` and of the baseline, under the same ``key``."""
-        batch = jax.tree.map(lambda a: jnp.asarray(a)[None], program)
-        return self.accuracy(batch, data, key)[0], self.baseline_accuracy(data, key)[0]
 
     def baseline_accuracy(self, data: Dataset, key: jax.Array, copies: int = 1) -> jax.Array:
         """Accuracy of the baseline under ``key``, ``copies`` times (the hard-coded ceiling)."""

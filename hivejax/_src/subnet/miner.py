@@ -1,0 +1,345 @@
+"""The miner: evolve programs round after round, and publish one only when it would lead.
+
+Each round (``Miner.step``):
+
+1. **Seed** a new evolution with the programs on chain (every revealed program of the
+   miner's task, protocol and spec: other miners' and its own) and the user's seed
+   programs, so the search starts from the best known, not from scratch.
+2. **Evolve** (``engine.evolve``) for ``generations`` generations on the protocol's first
+   cell (its data set, model and training), checkpointed every generation in
+   ``rounds/<round>``: a miner killed mid-round resumes that round where it stopped.
+3. **Decide** as a validator would: the round's best and every program on chain are
+   evaluated together under the protocol on the current epoch's seeds
+   (``protocols.population_improvements``), fingerprinted, and scored with
+   ``scoring.score``, the best as the latest comer. The miner publishes only if its best
+   ranks first, that is beats the current leader by the validator's margin with a lower
+   bound above zero, and is not a copy of a program already on chain (its own included).
+   Every decision is logged.
+4. **Publish** with commit-reveal (``reveal``): the salted hash first, the reveal
+   ``reveal_after`` blocks later (validators must read the hash in between; they poll
+   every block or so). The pending publication, salt included, is saved before each
+   chain write, so a kill at any point resumes it. A refused commit (the per-tempo quota)
+   is retried at the next round. Every ``refresh_blocks`` the miner repeats the hash and
+   reveal of its current program, so a validator that started after the first hash can
+   accept it too; a validator that saw the first keeps that earlier priority.
+
+``miner.json`` in the miner's directory holds the round counter and the publication, and is
+replaced atomically.
+"""
+
+import dataclasses
+import json
+import logging
+import os
+import pathlib
+import shutil
+import threading
+import time
+from collections.abc import Callable
+
+from hivejax._src.engine import EvolveConfig, evolve, resume_config
+from hivejax._src.files import write_json_atomic
+from hivejax._src.fingerprint import fingerprints
+from hivejax._src.formats import to_json
+from hivejax._src.formula import formula
+from hivejax._src.program import Program, stack_programs
+from hivejax._src.program_io import load_program, save_program
+from hivejax._src.protocols import Protocol, population_improvements, validator_protocol
+from hivejax._src.subnet import rules
+from hivejax._src.subnet.chain import Chain
+from hivejax._src.subnet.commitment import Decoded, decode_for, encode
+from hivejax._src.subnet.reveal import Reveal, make_hash_commitment, make_reveal, new_salt, parse
+from hivejax._src.subnet.rules import ChainError
+from hivejax._src.subnet.scoring import Candidate, score
+from hivejax._src.tasks.registry import task_type
+
+log = logging.getLogger("hivejax.miner")
+
+STATE = "miner.json"
+STATE_VERSION = 1
+NEW = "(this round's best)"
+"""The hotkey the round's best stands under in the miner's own scoring."""
+
+
+@dataclasses.dataclass(frozen=True)
+class MinerConfig:
+    """How a miner searches and publishes.
+
+    Attributes:
+      protocol: the validators' protocol: the miner searches on its first cell and decides
+        under all of it.
+      population, generations: the size of each round's evolution.
+      seed: the first round's search seed (round ``k`` uses ``seed + k``).
+      seed_programs: programs (paths or ``builtin:NAME``) every round starts from.
+      reveal_after: blocks between the hash and the reveal.
+      refresh_blocks: blocks after which the current program's hash and reveal repeat.
+      epoch_blocks: blocks per epoch, as the validators count them (decides the seeds).
+      data_dir: where file-based data sets are.
+    """
+
+    protocol: Protocol = dataclasses.field(default_factory=lambda: validator_protocol("loss"))
+    population: int = 64
+    generations: int = 10
+    seed: int = 0
+    seed_programs: tuple[str, ...] = ()
+    reveal_after: int = 3
+    refresh_blocks: int = rules.TEMPO
+    epoch_blocks: int = rules.TEMPO
+    data_dir: str | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.protocol, Protocol):
+            raise ValueError(f"protocol must be a Protocol, got {self.protocol!r}")
+        for name in ("reveal_after", "refresh_blocks", "epoch_blocks"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        self.evolve_config(0, ())  # the engine checks population, generations and the rest
+        for source in self.seed_programs:
+            load_program(source, self.spec)
+
+    @property
+    def spec(self):
+        """The spec of every program this miner evolves: its task's default."""
+        return task_type(self.protocol.task).default_spec
+
+    def evolve_config(self, round_index: int, seed_programs: tuple[str, ...]) -> EvolveConfig:
+        """The engine's config of round ``round_index``."""
+        dataset, model = self.protocol.cells[0]
+        return EvolveConfig(
+            task=self.protocol.task,
+            dataset=dataset,
+            population=self.population,
+            generations=self.generations,
+            seed=self.seed + round_index,
+            seed_programs=seed_programs,
+            train=self.protocol.train_config(model),
+            final_seeds=1,
+            checkpoint_every=1,
+            keep_checkpoints=1,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class OnChain:
+    """A revealed program on chain: its hotkey, uid, the block of the write and the program."""
+
+    hotkey: str
+    uid: int
+    block: int
+    program: Program
+
+
+class Miner:
+    """A miner acting as ``hotkey`` on ``chain``, working in ``directory``.
+
+    ``sleep`` is how it waits for the reveal block (tests on a frozen chain pass one that
+    advances the chain).
+    """
+
+    def __init__(
+        self,
+        chain: Chain,
+        hotkey: str,
+        directory: str | os.PathLike,
+        config: MinerConfig | None = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.chain = chain
+        self.hotkey = hotkey
+        self.config = config or MinerConfig()
+        self.directory = pathlib.Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._sleep = sleep
+        self.state = self._load_state()
+
+    @property
+    def protocol(self) -> Protocol:
+        return self.config.protocol
+
+    # --- state ---
+
+    def _load_state(self) -> dict:
+        path = self.directory / STATE
+        if not path.exists():
+            return {"version": STATE_VERSION, "hotkey": self.hotkey, "round": 0, "publish": None}
+        try:
+            state = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise ValueError(f"{path} is not a miner state file: {e}") from None
+        if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+            raise ValueError(f"{path} is not a miner state file of version {STATE_VERSION}")
+        if state.get("hotkey") != self.hotkey:
+            raise ValueError(
+                f"{path} belongs to hotkey {state.get('hotkey')!r}, not {self.hotkey!r}; "
+                "give each hotkey its own --out"
+            )
+        return state
+
+    def _save_state(self) -> None:
+        write_json_atomic(self.directory / STATE, self.state)
+
+    # --- the chain ---
+
+    def on_chain(self) -> list[OnChain]:
+        """Every revealed program of this miner's task, protocol and spec, by hotkey."""
+        out = []
+        for hotkey, c in sorted(self.chain.commitments().items()):
+            reveal = parse(c.payload)
+            if not isinstance(reveal, Reveal):
+                continue
+            decoded = decode_for(
+                reveal.payload, self.protocol.task, self.protocol.version, self.config.spec
+            )
+            if isinstance(decoded, Decoded):
+                out.append(OnChain(hotkey, c.uid, c.block, decoded.program))
+        return out
+
+    def publish(self) -> None:
+        """Move the pending publication on: the hash, then (``reveal_after`` blocks later)
+        the reveal; and repeat both once ``refresh_blocks`` have passed since the hash."""
+        pub = self.state["publish"]
+        if pub is None:
+            return
+        if pub["reveal_block"] is not None:
+            if self.chain.block() - pub["hash_block"] < self.config.refresh_blocks:
+                return
+            log.info("repeating the hash and reveal of the current program")
+            pub.update(salt=new_salt().hex(), hash_block=None, reveal_block=None)
+            self._save_state()
+        payload, salt = bytes.fromhex(pub["payload"]), bytes.fromhex(pub["salt"])
+        try:
+            if pub["hash_block"] is None:
+                pub["hash_block"] = self.chain.commit(
+                    self.hotkey, make_hash_commitment(payload, salt)
+                )
+                self._save_state()
+                log.info("committed the hash of %s at block %d", pub["formula"], pub["hash_block"])
+            target = pub["hash_block"] + self.config.reveal_after
+            while (block := self.chain.block()) < target:
+                self._sleep(min(1.0, (target - block) * 0.5))
+            pub["reveal_block"] = self.chain.commit(self.hotkey, make_reveal(payload, salt))
+            self._save_state()
+            log.info("revealed %s at block %d", pub["formula"], pub["reveal_block"])
+        except ChainError as e:
+            log.warning("commit refused (%s): %s; trying again next round", e.code.value, e)
+
+    # --- one round ---
+
+    def step(self) -> dict:
+        """One round: publish what is pending, evolve, decide, publish. Returns the decision
+        (``committed``, ``reason``, the best's ``formula`` and ``mean`` improvement)."""
+        self.publish()
+        k = self.state["round"]
+        chain_programs = self.on_chain()
+        best = self._evolve(k, chain_programs)
+        decision = self._decide(k, best, chain_programs)
+        self.state["round"] = k + 1
+        self._save_state()
+        self.publish()
+        return decision
+
+    def _evolve(self, k: int, chain_programs: list[OnChain]) -> Program:
+        out = self.directory / "rounds" / f"{k:05d}"
+        if (out / "summary.json").exists():
+            return load_program(out / "best.json", self.config.spec)[1]
+        try:
+            config = resume_config(out)
+            resume = True
+            log.info("round %d: resuming from its checkpoint", k)
+        except ValueError:  # no checkpoint: start the round afresh
+            shutil.rmtree(out, ignore_errors=True)
+            config, resume = (
+                self.config.evolve_config(k, self._seed_files(out, chain_programs)),
+                False,
+            )
+            log.info(
+                "round %d: evolving %d programs for %d generations from %d seed(s)",
+                k,
+                config.population,
+                config.generations,
+                len(config.seed_programs),
+            )
+        evolve(config, out, resume=resume, data_dir=self.config.data_dir)
+        return load_program(out / "best.json", self.config.spec)[1]
+
+    def _seed_files(self, out: pathlib.Path, chain_programs: list[OnChain]) -> tuple[str, ...]:
+        """The round's seed programs: the user's, then those on chain, as files of the round."""
+        seeds = out.parent / f"{out.name}.seeds"
+        shutil.rmtree(seeds, ignore_errors=True)
+        seeds.mkdir(parents=True)
+        paths = list(self.config.seed_programs)
+        for i, c in enumerate(chain_programs):
+            path = seeds / f"{i:03d}.json"
+            save_program(path, self.config.spec, c.program)
+            paths.append(str(path))
+        return tuple(paths[: self.config.population])
+
+    def _decide(self, k: int, best: Program, chain_programs: list[OnChain]) -> dict:
+        spec, block = self.config.spec, self.chain.block()
+        epoch = block // self.config.epoch_blocks
+        programs = [best] + [c.program for c in chain_programs]
+        population = stack_programs(programs)
+        gains, broken = population_improvements(
+            self.protocol, population, epoch, spec=spec, data_dir=self.config.data_dir
+        )
+        prints = fingerprints(self.protocol.task, spec, population)
+        pub = self.state["publish"]
+        own_block = pub["hash_block"] if pub and pub["hash_block"] is not None else None
+        candidates = [
+            Candidate(
+                NEW,
+                -1,
+                prints[0].fingerprint,
+                block + 1,
+                tuple(gains[0]),
+                bool(broken[0].any()),
+                prints[0].reason,
+            )
+        ]
+        for c, fp, g, b in zip(chain_programs, prints[1:], gains[1:], broken[1:], strict=True):
+            priority = own_block if c.hotkey == self.hotkey and own_block is not None else c.block
+            candidates.append(
+                Candidate(
+                    c.hotkey, c.uid, fp.fingerprint, priority, tuple(g), bool(b.any()), fp.reason
+                )
+            )
+        scores = score(candidates)
+        text = formula(spec, best)
+        mean = float(gains[0].mean())
+        leader = next((h for h in scores.ranking if h != NEW), None)
+        if scores.ranking[:1] == (NEW,):
+            reason = "leads" if leader is None else f"beats {leader} by the margin"
+            self.state["publish"] = {
+                "payload": encode(self.protocol.task, self.protocol.version, spec, best).hex(),
+                "salt": new_salt().hex(),
+                "hash_block": None,
+                "reveal_block": None,
+                "formula": text,
+                "fingerprint": prints[0].fingerprint,
+                "program": to_json(spec, best),
+            }
+            log.info("round %d: publishing %s (mean improvement %+.4f): %s", k, text, mean, reason)
+            return {"committed": True, "reason": reason, "formula": text, "mean": mean}
+        reason = scores.reasons.get(NEW) or f"does not beat {leader} by the margin"
+        if pub is not None and prints[0].fingerprint == pub["fingerprint"]:
+            reason = "already published"
+        log.info("round %d: not publishing %s (mean improvement %+.4f): %s", k, text, mean, reason)
+        return {"committed": False, "reason": reason, "formula": text, "mean": mean}
+
+    # --- running ---
+
+    def run(self, steps: int | None = None, stop: threading.Event | None = None) -> None:
+        """Run rounds (``steps`` of them, or until ``stop`` is set). A chain failure in one
+        round is logged and the next round tries again; SIGINT or SIGTERM during a round's
+        evolution checkpoints it and raises ``KeyboardInterrupt`` (``engine.evolve``)."""
+        stop = stop or threading.Event()
+        done = 0
+        while not stop.is_set() and (steps is None or done < steps):
+            try:
+                self.step()
+            except ChainError as e:
+                log.warning("round failed on the chain, trying again: %s", e)
+                stop.wait(5.0)
+            done += 1
