@@ -4,6 +4,7 @@ programs do not."""
 import jax
 import jax.numpy as jnp
 import pytest
+from programs import CE
 
 from hivejax._src import fingerprint as fp
 from hivejax._src.program import make_program
@@ -12,14 +13,6 @@ from hivejax._src.tasks.registry import builtin, builtin_spec
 LOSS = builtin_spec("cross_entropy")
 ACT = builtin_spec("relu")
 OPT = builtin_spec("adam")
-
-CE = [
-    ("r1", "lse_c", "x", "x"),
-    ("r1", "sub", "x", "r1"),
-    ("r1", "mul", "y", "r1"),
-    ("r1", "sum_c", "r1", "r1"),
-    ("r0", "neg", "r1", "r1"),
-]
 
 
 def stack(*programs):

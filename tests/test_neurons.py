@@ -9,6 +9,7 @@ about 0.06, so weights are not all zero and a change to an honest weight would s
 import logging
 
 import pytest
+from programs import CE, instructions
 
 from hivejax._src.program import make_program
 from hivejax._src.protocols import get_protocol
@@ -23,18 +24,7 @@ from hivejax._src.tasks.registry import builtin, builtin_spec
 
 PROTOCOL = get_protocol("local-optimizer")
 SPEC = builtin_spec("adam")
-LION = [
-    ("r3", "mul", "s1", "c0"),
-    ("r4", "mul", "g", "c1"),
-    ("r3", "add", "r3", "r4"),
-    ("r3", "sign", "r3", "r3"),
-    ("r4", "mul", "p", "c2"),
-    ("r0", "add", "r3", "r4"),
-    ("r3", "mul", "s1", "c3"),
-    ("r4", "mul", "g", "c4"),
-    ("r1", "add", "r3", "r4"),
-]
-LION_CONSTS = [0.9, 0.1, 1e-3, 0.99, 0.01]
+LION, LION_CONSTS = instructions("lion")
 RENAMES = {"r3": "r6", "r4": "r5"}
 
 
@@ -47,7 +37,7 @@ def lion_copies() -> dict:
         "unchanged": builtin("lion"),
         "renamed": make_program(SPEC, renamed, LION_CONSTS),
         "dead_code": make_program(SPEC, dead, LION_CONSTS),
-        "scaled": make_program(SPEC, scaled, [*LION_CONSTS, 2.5]),
+        "scaled": make_program(SPEC, scaled, [*LION_CONSTS[:5], 2.5]),
     }
 
 
@@ -131,15 +121,6 @@ def test_copies_broken_programs_and_bad_payloads_earn_nothing_and_move_no_honest
     assert report.entries["plain"].state == "bad_magic"
     assert "spammer" not in report.entries
     assert chain.weights() == {0: {1: rules.U16_MAX}}
-
-
-CE = [
-    ("r1", "lse_c", "x", "x"),
-    ("r1", "sub", "x", "r1"),
-    ("r1", "mul", "y", "r1"),
-    ("r1", "sum_c", "r1", "r1"),
-    ("r0", "neg", "r1", "r1"),
-]
 
 
 def test_a_loss_plus_a_constant_is_a_copy(tmp_path):

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from programs import CE
 
 from hivejax._src.evaluation import improvement
 from hivejax._src.fingerprint import fingerprints
@@ -200,15 +201,6 @@ def test_repeated_hotkeys_or_uids_are_refused():
         score([a, dataclasses.replace(a, uid=2)])
     with pytest.raises(ValueError, match="uids"):
         score([a, dataclasses.replace(a, hotkey="b")])
-
-
-CE = [
-    ("r1", "lse_c", "x", "x"),
-    ("r1", "sub", "x", "r1"),
-    ("r1", "mul", "y", "r1"),
-    ("r1", "sum_c", "r1", "r1"),
-    ("r0", "neg", "r1", "r1"),
-]
 
 
 def test_disguised_copies_earn_nothing_and_leave_the_owner_alone():

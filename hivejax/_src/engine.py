@@ -54,7 +54,7 @@ from hivejax._src.program_io import canonical_record, load_program
 from hivejax._src.run_dir import RunDir
 from hivejax._src.strategy import RegularizedEvolution, State
 from hivejax._src.tasks.base import ProgramTask
-from hivejax._src.tasks.registry import TASKS, make_task
+from hivejax._src.tasks.registry import make_task, task_type
 from hivejax._src.tasks.training import TrainConfig
 
 
@@ -86,8 +86,7 @@ class EvolveConfig:
     tune_generations: int = 8
 
     def __post_init__(self):
-        if self.task not in TASKS:
-            raise ValueError(f"unknown task {self.task!r}; choose one of {', '.join(TASKS)}")
+        task_type(self.task)  # refuses an unknown task, listing the choices
         check_dataset_name(self.dataset)
         if self.population < 2:
             raise ValueError(f"population must be at least 2, got {self.population}")

@@ -55,11 +55,15 @@ def task_of_spec(spec: ProgramSpec) -> type[ProgramTask]:
     )
 
 
-def builtin_spec(name: str) -> ProgramSpec:
-    """The default program shape of builtin ``name``: its task's spec."""
+def _task_of_builtin(name: str) -> type[ProgramTask]:
     if name not in BUILTINS:
         raise ValueError(f"unknown builtin {name!r}; valid names: {', '.join(BUILTINS)}")
-    return TASK_TYPES[TASK_OF[name]].default_spec
+    return TASK_TYPES[TASK_OF[name]]
+
+
+def builtin_spec(name: str) -> ProgramSpec:
+    """The default program shape of builtin ``name``: its task's spec."""
+    return _task_of_builtin(name).default_spec
 
 
 def builtin(name: str, spec: ProgramSpec | None = None) -> Program:
@@ -70,10 +74,10 @@ def builtin(name: str, spec: ProgramSpec | None = None) -> Program:
       >>> int(p.length)
       5
     """
-    default = builtin_spec(name)  # refuses unknown names
-    spec = spec or default
+    task = _task_of_builtin(name)  # refuses unknown names
+    spec = spec or task.default_spec
     try:
-        TASK_TYPES[TASK_OF[name]].check_spec(spec)
+        task.check_spec(spec)
     except ValueError as e:
         raise ValueError(f"builtin {name!r}: {e}") from None
     return BUILTINS[name](spec)
