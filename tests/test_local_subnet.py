@@ -104,23 +104,50 @@ LOCAL += ["--generations", "2", "--interval", "3", "--no-progress"]
 LOCAL += ["--miner-programs", "builtin:lion", "builtin:sgd_momentum"]
 
 
+def _kill_all(directory: pathlib.Path, *processes) -> None:
+    """Leave nothing running, whatever failed: the orchestrator and the neurons it started
+    in their own sessions."""
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    path = directory / "processes.json"
+    for pid in json.loads(path.read_text()).values() if path.exists() else ():
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
 @pytest.mark.slow
 def test_a_local_subnet_pays_the_better_miner_and_resumes_after_ctrl_c(tmp_path):
     directory = tmp_path / "subnet"
     cmd = [*HIVEJAX, *LOCAL, "--dir", str(directory)]
+    # Started as a shell without job control starts a background job, with SIGINT ignored:
+    # Ctrl-C must still stop it.
+    ignoring_sigint = ["sh", "-c", 'trap "" INT; exec "$@"', "sh"]
     first = subprocess.Popen(
-        [*cmd, "--minutes", "10"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [*ignoring_sigint, *cmd, "--minutes", "10"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
-    _wait_for(directory / "logs" / "miner-0.log", "revealed", 300, first)
-    first.send_signal(signal.SIGINT)  # as Ctrl-C in its terminal
-    _, err = first.communicate(timeout=120)
+    try:
+        _wait_for(directory / "logs" / "miner-0.log", "revealed", 300, first)
+        first.send_signal(signal.SIGINT)  # as Ctrl-C in its terminal
+        _, err = first.communicate(timeout=120)
+    finally:
+        _kill_all(directory, first)
     assert first.returncode == 130 and "run the same command again" in err
     assert "Traceback" not in err
     pids = json.loads((directory / "processes.json").read_text())
     assert len(pids) == 3 and not any(_alive(pid) for pid in pids.values())
     rounds = json.loads((directory / "miner-0" / "miner.json").read_text())["round"]
 
-    second = subprocess.run([*cmd, "--minutes", "1.5"], capture_output=True, text=True, timeout=600)
+    try:
+        second = subprocess.run(
+            [*cmd, "--minutes", "1.5"], capture_output=True, text=True, timeout=600
+        )
+    finally:
+        _kill_all(directory)
     assert second.returncode == 0, second.stderr
     assert "emissions:" in second.stdout
     result = json.loads((directory / "result.json").read_text())
@@ -159,9 +186,11 @@ def test_a_validator_killed_mid_evaluation_restarts_without_double_counting(tmp_
     log = tmp_path / "validator.log"
     with open(log, "w") as out:
         killed = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-    _wait_for(log, "evaluating", 120, killed)
-    killed.kill()
-    killed.wait()
+    try:
+        _wait_for(log, "evaluating", 120, killed)
+    finally:
+        killed.kill()
+        killed.wait()
     assert chain.weights() == {}
 
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)

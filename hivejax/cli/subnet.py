@@ -8,6 +8,7 @@ convention's names, with the same flags (``--netuid``, ``--subtensor.network``,
 
 import logging
 import pathlib
+import signal
 import sys
 
 from rich.live import Live
@@ -326,6 +327,10 @@ def _print_result(result: dict) -> None:
 
 
 def cmd_subnet(args):
+    # A process started in the background by a shell without job control inherits SIGINT
+    # ignored, and Python then leaves it ignored: restore Ctrl-C, which the local subnet
+    # also sends its neurons to stop them.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         {"miner": _cmd_miner, "validator": _cmd_validator, "local": _cmd_local}[args.role](args)
     except hs.ChainError as e:
