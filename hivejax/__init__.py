@@ -11,6 +11,8 @@ Example:
 
 from hivejax._src.builtins import BUILTINS
 from hivejax._src.canonical import canonical_hash, canonicalize
+from hivejax._src.cascade import REASONS as CASCADE_REASONS
+from hivejax._src.cascade import reasons as cascade_reasons
 from hivejax._src.const_tuning import TUNERS, tune_constants
 from hivejax._src.data import DATASETS, Dataset, DatasetError, check_dataset_name, load_dataset
 from hivejax._src.engine import EvolveConfig, evolve, resume_config
@@ -70,6 +72,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ActivationTask",
     "BUILTINS",
+    "CASCADE_REASONS",
     "CNN1D",
     "CNN2D",
     "DATASETS",
@@ -105,6 +108,7 @@ __all__ = [
     "builtin",
     "canonical_hash",
     "canonicalize",
+    "cascade_reasons",
     "check_dataset_name",
     "compact",
     "compatible",

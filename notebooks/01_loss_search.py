@@ -33,8 +33,9 @@ config = hj.EvolveConfig(
 )
 summary = hj.evolve(config, run_dir)
 for line in (run_dir / "metrics.jsonl").read_text().splitlines():
-    m = json.loads(line)
-    print(f"gen {m['generation']}: best {m['best_accuracy']:.3f} mean {m['mean_accuracy']:.3f}")
+    m = json.loads(line)  # best_so_far is None until a program passes the cascade
+    best = "-" if m["best_so_far"] is None else f"{m['best_so_far']:.3f}"
+    print(f"gen {m['generation']}: best so far {best}, rejected {m['rejected']}")
 
 # %% [markdown]
 # ## The best program

@@ -7,7 +7,9 @@ host only writes a metrics line per generation.
 Decisions a user should know:
 
 - Fitness is test accuracy, and the strategy minimises ``-accuracy``; a program whose
-  training went non-finite gets ``+inf``, the worst.
+  training went non-finite gets ``+inf``, the worst, and so does one the rejection
+  cascade turns away (``cascade``; each reason is counted in ``metrics.jsonl``). The
+  cascade screens; it saves no training yet: with static shapes every program trains.
 - Every generation is evaluated under one evaluation key fixed for the run (derived from
   the seed), so a program's fitness does not depend on when it was evaluated and
   elitism compares like with like. The summary then re-scores the best program and the
@@ -39,6 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.experimental import multihost_utils
 
+from hivejax._src import cascade
 from hivejax._src.const_tuning import TUNERS, tune_constants
 from hivejax._src.data import Dataset, check_dataset_name, load_dataset
 from hivejax._src.evaluation import fitness_from_accuracy, paired_scores
@@ -62,6 +65,9 @@ from hivejax._src.tasks.training import TrainConfig
 class EvolveConfig:
     """Everything that defines a run; written into ``summary.json`` and every checkpoint.
 
+    ``cascade``: reject programs that fail the cheap checks of ``cascade`` (worst fitness,
+    counted per reason in ``metrics.jsonl``).
+
     Scale settings: ``migration`` (islands, ring interval and count; one island by
     default), ``data_parallel`` (devices on the mesh's ``data`` axis, splitting each
     training batch; must divide the batch size), ``checkpoint_every`` (generations between
@@ -84,6 +90,7 @@ class EvolveConfig:
     tune_constants: str | None = None
     tune_elites: int = 4
     tune_generations: int = 8
+    cascade: bool = True
 
     def __post_init__(self):
         task_type(self.task)  # refuses an unknown task, listing the choices
@@ -130,8 +137,11 @@ def _seed_population(states, programs: list[Program]):
     return states.replace(population=pop)
 
 
-def build_generation(strategy, params, task, data, mesh, migration: Migration, k_eval):
+def build_generation(strategy, params, task, data, mesh, migration: Migration, k_eval, screen=None):
     """One generation of the stacked islands as a jitted ``(states, key, g) -> (states, summary)``.
+
+    ``screen`` (``programs -> reason codes``, 0 passing; the rejection cascade) gives the
+    programs it rejects the worst fitness, and the summary counts each code (``rejected``).
 
     ``ask`` and ``tell`` run vmapped over the islands, replicated on every device; the
     fitness evaluation of the whole population (all islands) is sharded over the mesh's
@@ -149,20 +159,28 @@ def build_generation(strategy, params, task, data, mesh, migration: Migration, k
         population, states = ask(jax.random.split(k_ask, islands), states, params)
         flat = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), population)
         accuracy = evaluate(flat, data, k_eval)
-        fitness = fitness_from_accuracy(accuracy).reshape(islands, -1)
+        valid = ~jnp.isnan(accuracy)
+        counted = valid  # programs whose accuracy is their fitness
+        if screen is not None:
+            codes = screen(flat)
+            counted = valid & (codes == 0)
+        fitness = jnp.where(counted, fitness_from_accuracy(accuracy), jnp.inf)
+        fitness = fitness.reshape(islands, -1)
         tell = jax.vmap(strategy.tell, in_axes=(0, 0, 0, 0, None))
         states, _ = tell(jax.random.split(k_tell, islands), population, fitness, states, params)
         if islands > 1:
             due = (g + 1) % migration.interval == 0
             moved = migrate_all(states)
             states = jax.tree.map(lambda a, b: jnp.where(due, a, b), moved, states)
-        valid = ~jnp.isnan(accuracy)
         summary = {
-            "best_accuracy": jnp.nanmax(jnp.where(valid, accuracy, -jnp.inf)),
-            "mean_accuracy": jnp.sum(jnp.where(valid, accuracy, 0.0)) / jnp.maximum(valid.sum(), 1),
+            "best_accuracy": jnp.max(jnp.where(counted, accuracy, -jnp.inf)),
+            "mean_accuracy": jnp.sum(jnp.where(counted, accuracy, 0.0))
+            / jnp.maximum(counted.sum(), 1),
             "broken": (~valid).sum(),
             "best_so_far": -jnp.min(states.best_fitness),
         }
+        if screen is not None:
+            summary["rejected"] = jnp.bincount(codes, length=len(cascade.REASONS))
         return states, summary
 
     rep = replicated(mesh)
@@ -303,7 +321,8 @@ def _setup(config: EvolveConfig, run_dir: RunDir, devices, resume: bool, data_di
     run = _Run(config, run_dir, mesh, task, data, initial_states(k_init), None, None, k_eval)
     if resume:
         _restore(run)
-    step = build_generation(strategy, params, task, data, mesh, migration, k_eval)
+    screen = functools.partial(cascade.reasons, task.name, task.spec) if config.cascade else None
+    step = build_generation(strategy, params, task, data, mesh, migration, k_eval, screen)
     run.keys = jax.random.split(k_run, config.generations)
     t0 = time.perf_counter()
     run.generation = step.lower(run.states, run.keys[0], jnp.int32(0)).compile()
@@ -335,10 +354,11 @@ def _generations(run: _Run, on_generation: Callable[[dict], None] | None) -> Non
             run.eval_seconds += dt
             line = {
                 "generation": g,
-                "best_accuracy": float(m["best_accuracy"]),
+                "best_accuracy": _finite_or_none(m["best_accuracy"]),
                 "mean_accuracy": float(m["mean_accuracy"]),
-                "best_so_far": float(m["best_so_far"]),
+                "best_so_far": _finite_or_none(m["best_so_far"]),
                 "broken": int(m["broken"]),
+                **_rejections(m),
                 "seconds": round(dt, 4),
                 "evals_per_second": round(config.population / dt, 2),
             }
@@ -362,6 +382,24 @@ def _generations(run: _Run, on_generation: Callable[[dict], None] | None) -> Non
                 )
 
 
+def _finite_or_none(x) -> float | None:
+    """A metric as JSON: ``None`` before any program counted (every one rejected or broken)."""
+    x = float(x)
+    return x if np.isfinite(x) else None
+
+
+def _rejections(summary: dict) -> dict:
+    """The metrics line's ``rejected`` (total) and ``rejections`` (count per reason)."""
+    if "rejected" not in summary:
+        return {}
+    counts = {
+        reason: int(n)
+        for reason, n in zip(cascade.REASONS, summary["rejected"], strict=True)
+        if reason != "passed" and n
+    }
+    return {"rejected": sum(counts.values()), "rejections": counts}
+
+
 def _finish(run: _Run, resumed: bool, t_start: float) -> dict:
     """Tune constants if asked, re-score the best program on fresh keys, write
     ``best.json`` and ``summary.json``."""
@@ -371,12 +409,13 @@ def _finish(run: _Run, resumed: bool, t_start: float) -> dict:
     if config.tune_constants:
         best, best_fitness, tuning = _tune_elites(config, task, run.data, run.eval_key, run.states)
     best, best_fitness = jax.device_get((best, best_fitness))
-    best, best_doc = canonical_record(task.spec, best, fitness=float(-best_fitness))
+    found = _finite_or_none(-best_fitness)  # None: the cascade rejected every program
+    best, best_doc = canonical_record(task.spec, best, fitness=found)
     final = paired_scores(task, best, run.data, range(1000, 1000 + config.final_seeds))
     evaluations = config.population * config.generations  # eval_seconds spans resumes too
     summary = {
         "config": _config_dict(config),
-        "best_fitness": float(-best_fitness),
+        "best_fitness": found,
         "best_hash": best_doc["hash"],
         "constant_tuning": tuning,
         "best_formula": best_doc["formula"],
@@ -409,7 +448,12 @@ def _tune_elites(config, task, data, eval_key, states):
     elites = jax.tree.map(lambda a: a[order], population)
 
     def fitness_fn(programs):
-        return fitness_from_accuracy(task.accuracy(programs, data, eval_key))
+        fitness = fitness_from_accuracy(task.accuracy(programs, data, eval_key))
+        if config.cascade:  # a tuned constant must not take a program past the cascade
+            fitness = jnp.where(
+                cascade.reasons(task.name, task.spec, programs) > 0, jnp.inf, fitness
+            )
+        return fitness
 
     tuned, fitness = tune_constants(
         jax.random.fold_in(eval_key, 1),
@@ -424,8 +468,8 @@ def _tune_elites(config, task, data, eval_key, states):
         "strategy": config.tune_constants,
         "elites": config.tune_elites,
         "generations": config.tune_generations,
-        "before": float(-best_fitness),
-        "after": float(-min(fitness[i], best_fitness)),
+        "before": _finite_or_none(-best_fitness),
+        "after": _finite_or_none(-min(fitness[i], best_fitness)),
         "improved": improved,
     }
     if not improved:

@@ -13,6 +13,7 @@ import pathlib
 import tempfile
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 import hivejax as hj
@@ -23,14 +24,21 @@ BUDGETS = {"loss": (256, 16), "activation": (128, 16), "optimizer": (128, 16)}
 
 
 def random_search_best(task, data, eval_key, population: int, batches: int, seed: int) -> float:
-    """Best accuracy of ``population * batches`` fresh programs, scored under ``eval_key``."""
-    accuracy = jax.jit(task.accuracy)
-    best = -np.inf
+    """Best accuracy of ``population * batches`` fresh programs, scored under ``eval_key``
+    behind the same rejection cascade as evolution (0 when it rejects them all)."""
+
+    @jax.jit
+    def counted(programs):
+        accuracy = task.accuracy(programs, data, eval_key)
+        passed = hj.cascade_reasons(task.name, task.spec, programs) == 0
+        return jnp.where(passed & ~jnp.isnan(accuracy), accuracy, 0.0)
+
+    best = 0.0
     for i in range(batches):
         programs = hj.random_population(
             jax.random.key(10_000 * seed + 100 + i), task.spec, population
         )
-        best = max(best, float(np.nanmax(accuracy(programs, data, eval_key))))
+        best = max(best, float(np.max(counted(programs))))
     return best
 
 
@@ -58,7 +66,7 @@ def compare(
         )
         with tempfile.TemporaryDirectory() as out:
             summary = hj.evolve(config, pathlib.Path(out) / "run", data_dir=data_dir)
-        evolved.append(summary["best_fitness"])
+        evolved.append(summary["best_fitness"] or 0.0)  # None: every program rejected
         _, eval_key, _ = run_keys(seed)
         pick = hj.make_task(task, train)
         random.append(random_search_best(pick, data, eval_key, population, generations, seed))

@@ -90,6 +90,11 @@ def _add_evolve(sub):
         help="after the search, tune the elites' constants with this evosax strategy",
     )
     p.add_argument("--tune-generations", type=positive, default=_EVOLVE.tune_generations)
+    p.add_argument(
+        "--no-cascade",
+        action="store_true",
+        help="train every program, without the rejection cascade's cheap checks first",
+    )
     p.add_argument("--no-progress", action="store_true", help="print no progress bar")
     g = p.add_argument_group("scale")
     migration = _EVOLVE.migration
@@ -230,6 +235,7 @@ def _evolve_config(args) -> hj.EvolveConfig:
         tune_constants=args.tune_constants,
         tune_elites=min(_EVOLVE.tune_elites, args.population),
         tune_generations=args.tune_generations,
+        cascade=not args.no_cascade,
     )
 
 
@@ -256,7 +262,7 @@ def _cmd_evolve(args):
             data_dir=args.data_dir,
         )
     print(
-        f"best accuracy {summary['best_fitness']:.4f} | re-scored "
+        f"best accuracy {_accuracy(summary['best_fitness'])} | re-scored "
         f"{summary['final']['program']['mean']:.4f} vs {summary['baseline']} "
         f"{summary['baseline_accuracy']:.4f} | {summary['evals_per_second']:.1f} evals/s | "
         f"{summary['best_formula']}"
@@ -264,6 +270,11 @@ def _cmd_evolve(args):
     print(f"best hash {summary['best_hash']} (process {jax.process_index()})")
     if jax.process_index() == 0:
         print(f"wrote {out}/metrics.jsonl, best.json, summary.json")
+
+
+def _accuracy(value) -> str:
+    """An accuracy for the terminal; ``None`` when every program was rejected."""
+    return "none (every program rejected)" if value is None else f"{value:.4f}"
 
 
 def _load_for(source: str, task: str) -> tuple[hj.ProgramSpec, hj.Program]:

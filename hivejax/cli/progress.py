@@ -15,19 +15,34 @@ def progress_printer(generations: int, enabled: bool = True):
         TextColumn("generation"),
         MofNCompleteColumn(),
         BarColumn(),
-        TextColumn("best {task.fields[best]}  mean {task.fields[mean]}  {task.fields[rate]}"),
+        TextColumn(
+            "best {task.fields[best]}  mean {task.fields[mean]}  rejected "
+            "{task.fields[rejected]}  {task.fields[rate]}"
+        ),
         TimeElapsedColumn(),
     )
     with Progress(*columns, transient=False) as progress:
-        task = progress.add_task("evolve", total=generations, best="-", mean="-", rate="compiling")
+        task = progress.add_task(
+            "evolve", total=generations, best="-", mean="-", rejected="-", rate="compiling"
+        )
 
         def on_generation(line):
             progress.update(
                 task,
                 advance=1,
-                best=f"{line['best_so_far']:.4f}",
+                best="-" if line["best_so_far"] is None else f"{line['best_so_far']:.4f}",
                 mean=f"{line['mean_accuracy']:.4f}",
+                rejected=_rejected(line),
                 rate=f"{line['evals_per_second']:.1f} evals/s",
             )
 
         yield on_generation
+
+
+def _rejected(line: dict) -> str:
+    """The cascade's rejections of one generation: the total and the commonest reason."""
+    counts = line.get("rejections")
+    if not counts:
+        return "-" if counts is None else "0"
+    top = max(counts, key=counts.get)
+    return f"{line['rejected']} ({top} {counts[top]})"
