@@ -137,6 +137,12 @@ def test_evolve_writes_run_and_is_deterministic(capsys, tmp_path):
     )
     # The cascade's counts are in every line: per reason, summing to the total.
     assert all(sum(m["rejections"].values()) == m["rejected"] for m in lines)
+    # The Pareto front: shortest first, each longer program more accurate.
+    front = json.loads((tmp_path / "a" / "summary.json").read_text())["front"]
+    assert [e["accuracy"] for e in front] == sorted({e["accuracy"] for e in front})
+    assert [e["live_length"] for e in front] == sorted({e["live_length"] for e in front})
+    code, out, _ = run_cli(capsys, "show", "--front", str(tmp_path / "a"))
+    assert code == 0 and len(out.splitlines()) == len(front) + 1
 
 
 def test_evolve_refuses_to_overwrite_a_run(capsys, tmp_path):

@@ -41,7 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.experimental import multihost_utils
 
-from hivejax._src import cascade
+from hivejax._src import cascade, pareto
 from hivejax._src.const_tuning import TUNERS, tune_constants
 from hivejax._src.data import Dataset, check_dataset_name, load_dataset
 from hivejax._src.evaluation import fitness_from_accuracy, paired_scores
@@ -382,6 +382,13 @@ def _generations(run: _Run, on_generation: Callable[[dict], None] | None) -> Non
                 )
 
 
+def _front(task: ProgramTask, states) -> list[dict]:
+    """The final population's Pareto front of accuracy against live length, all islands."""
+    programs, fitness = jax.device_get((states.population, states.fitness))
+    flat = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), programs)
+    return pareto.front(task.spec, flat, fitness.reshape(-1))
+
+
 def _finite_or_none(x) -> float | None:
     """A metric as JSON: ``None`` before any program counted (every one rejected or broken)."""
     x = float(x)
@@ -419,6 +426,7 @@ def _finish(run: _Run, resumed: bool, t_start: float) -> dict:
         "best_hash": best_doc["hash"],
         "constant_tuning": tuning,
         "best_formula": best_doc["formula"],
+        "front": _front(task, run.states),
         "final": final,
         "baseline": task.baseline,
         "baseline_accuracy": final["baseline"]["mean"],

@@ -57,8 +57,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("protocols", help="list the shipped evaluation protocols")
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("show", help="print a program as a formula, or as JSON")
-    p.add_argument("program", help="a program file (JSON or binary) or builtin:NAME")
+    p.add_argument(
+        "program", help="a program file (JSON or binary) or builtin:NAME; with --front, a run"
+    )
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--front",
+        action="store_true",
+        help="print the run's Pareto front of accuracy against live length (its summary.json)",
+    )
     _add_bench(sub)
     add_subnet(sub)
     return parser
@@ -375,11 +382,29 @@ def _cmd_protocols(args):
 
 
 def _cmd_show(args):
+    if args.front:
+        return _show_front(pathlib.Path(args.program), args.json)
     spec, program = hj.load_program(args.program)
     if args.json:
         print(json.dumps(hj.to_json(spec, program), indent=2))
     else:
         print(hj.formula(spec, program))
+
+
+def _show_front(run: pathlib.Path, as_json: bool) -> None:
+    path = run / "summary.json"
+    try:
+        front = json.loads(path.read_text())["front"]
+    except OSError as e:
+        raise OSError(f"{path}: {e.strerror}; --front takes a finished run directory") from None
+    except (ValueError, KeyError, TypeError):
+        raise ValueError(f"{path} holds no Pareto front (a run of an older hivejax?)") from None
+    if as_json:
+        print(json.dumps(front, indent=2))
+        return
+    print(f"{'live':>4} {'accuracy':>8}  formula")
+    for entry in front:
+        print(f"{entry['live_length']:>4} {entry['accuracy']:>8.4f}  {entry['formula']}")
 
 
 def _budgets() -> str:
