@@ -190,3 +190,16 @@ def test_evaluate_names_the_task_a_program_does_not_fit(capsys):
     assert code == 2 and err.count("\n") == 1
     assert "builtin:lion: the activation task takes programs with inputs ('x',)" in err
     assert "got inputs ('g', 'p', 's1', 's2', 't')" in err
+
+
+def test_survivors_train_only_what_passed_the_cascade(capsys, tmp_path):
+    code, _, err = _evolve(capsys, tmp_path, "--survivors", "4", "--seed-programs", "builtin:mse")
+    assert code == 0, err
+    lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    for m in lines:
+        passed = 8 - m["rejected"]
+        assert m["untrained"] == max(0, passed - 4)  # four places, passed programs first
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["config"]["survivors"] == 4
+    code, _, err = _evolve(capsys, tmp_path / "x", "--survivors", "4", "--no-cascade")
+    assert code == 2 and "needs the cascade" in err

@@ -66,7 +66,9 @@ class EvolveConfig:
     """Everything that defines a run; written into ``summary.json`` and every checkpoint.
 
     ``cascade``: reject programs that fail the cheap checks of ``cascade`` (worst fitness,
-    counted per reason in ``metrics.jsonl``).
+    counted per reason in ``metrics.jsonl``). ``survivors``: train at most this many
+    programs per generation, those the cascade passed first (``None``: train all); the
+    rest are judged without training, and ``evals_per_second`` counts programs judged.
 
     Scale settings: ``migration`` (islands, ring interval and count; one island by
     default), ``data_parallel`` (devices on the mesh's ``data`` axis, splitting each
@@ -91,6 +93,7 @@ class EvolveConfig:
     tune_elites: int = 4
     tune_generations: int = 8
     cascade: bool = True
+    survivors: int | None = None
 
     def __post_init__(self):
         task_type(self.task)  # refuses an unknown task, listing the choices
@@ -117,6 +120,13 @@ class EvolveConfig:
             )
         if not 1 <= self.tune_elites <= self.population:
             raise ValueError(f"tune_elites must be in [1, population], got {self.tune_elites}")
+        if self.survivors is not None and not (
+            self.cascade and 1 <= self.survivors <= self.population
+        ):
+            raise ValueError(
+                f"survivors must be in [1, population] and needs the cascade, got "
+                f"{self.survivors} (cascade {'on' if self.cascade else 'off'})"
+            )
         if self.tune_generations < 1:
             raise ValueError(f"tune_generations must be at least 1, got {self.tune_generations}")
 
@@ -137,11 +147,16 @@ def _seed_population(states, programs: list[Program]):
     return states.replace(population=pop)
 
 
-def build_generation(strategy, params, task, data, mesh, migration: Migration, k_eval, screen=None):
+def build_generation(
+    strategy, params, task, data, mesh, migration: Migration, k_eval, screen=None, survivors=None
+):
     """One generation of the stacked islands as a jitted ``(states, key, g) -> (states, summary)``.
 
     ``screen`` (``programs -> reason codes``, 0 passing; the rejection cascade) gives the
     programs it rejects the worst fitness, and the summary counts each code (``rejected``).
+    With ``survivors`` (a static count, which needs ``screen``), only that many programs
+    train: those that passed first, in population order; a program that passed but found
+    no place is not trained and counts as ``untrained`` (worst fitness).
 
     ``ask`` and ``tell`` run vmapped over the islands, replicated on every device; the
     fitness evaluation of the whole population (all islands) is sharded over the mesh's
@@ -158,12 +173,18 @@ def build_generation(strategy, params, task, data, mesh, migration: Migration, k
         ask = jax.vmap(strategy.ask, in_axes=(0, 0, None))
         population, states = ask(jax.random.split(k_ask, islands), states, params)
         flat = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), population)
-        accuracy = evaluate(flat, data, k_eval)
-        valid = ~jnp.isnan(accuracy)
-        counted = valid  # programs whose accuracy is their fitness
-        if screen is not None:
-            codes = screen(flat)
-            counted = valid & (codes == 0)
+        size = flat.length.shape[0]
+        codes = screen(flat) if screen is not None else jnp.zeros(size, jnp.int32)
+        if survivors is None:
+            accuracy = evaluate(flat, data, k_eval)
+            trained = jnp.ones(size, bool)
+        else:  # passed programs first, in population order; a static number of them
+            places = jnp.argsort(codes > 0, stable=True)[:survivors]
+            chosen = jax.tree.map(lambda a: a[places], flat)
+            accuracy = jnp.full(size, jnp.nan).at[places].set(evaluate(chosen, data, k_eval))
+            trained = jnp.zeros(size, bool).at[places].set(True)
+        valid = trained & ~jnp.isnan(accuracy)
+        counted = valid & (codes == 0)  # programs whose accuracy is their fitness
         fitness = jnp.where(counted, fitness_from_accuracy(accuracy), jnp.inf)
         fitness = fitness.reshape(islands, -1)
         tell = jax.vmap(strategy.tell, in_axes=(0, 0, 0, 0, None))
@@ -176,11 +197,13 @@ def build_generation(strategy, params, task, data, mesh, migration: Migration, k
             "best_accuracy": jnp.max(jnp.where(counted, accuracy, -jnp.inf)),
             "mean_accuracy": jnp.sum(jnp.where(counted, accuracy, 0.0))
             / jnp.maximum(counted.sum(), 1),
-            "broken": (~valid).sum(),
+            "broken": (trained & ~valid).sum(),
             "best_so_far": -jnp.min(states.best_fitness),
         }
         if screen is not None:
             summary["rejected"] = jnp.bincount(codes, length=len(cascade.REASONS))
+        if survivors is not None:
+            summary["untrained"] = ((codes == 0) & ~trained).sum()
         return states, summary
 
     rep = replicated(mesh)
@@ -295,6 +318,8 @@ def _setup(config: EvolveConfig, run_dir: RunDir, devices, resume: bool, data_di
     mesh = make_mesh(devices, data=config.data_parallel)
     migration = config.migration
     check_population(config.population, mesh)
+    if config.survivors is not None:
+        check_population(config.survivors, mesh, "survivors")
     if config.population % migration.islands:
         raise ValueError(
             f"population {config.population} does not split into {migration.islands} islands"
@@ -322,7 +347,9 @@ def _setup(config: EvolveConfig, run_dir: RunDir, devices, resume: bool, data_di
     if resume:
         _restore(run)
     screen = functools.partial(cascade.reasons, task.name, task.spec) if config.cascade else None
-    step = build_generation(strategy, params, task, data, mesh, migration, k_eval, screen)
+    step = build_generation(
+        strategy, params, task, data, mesh, migration, k_eval, screen, config.survivors
+    )
     run.keys = jax.random.split(k_run, config.generations)
     t0 = time.perf_counter()
     run.generation = step.lower(run.states, run.keys[0], jnp.int32(0)).compile()
@@ -359,6 +386,7 @@ def _generations(run: _Run, on_generation: Callable[[dict], None] | None) -> Non
                 "best_so_far": _finite_or_none(m["best_so_far"]),
                 "broken": int(m["broken"]),
                 **_rejections(m),
+                **({"untrained": int(m["untrained"])} if "untrained" in m else {}),
                 "seconds": round(dt, 4),
                 "evals_per_second": round(config.population / dt, 2),
             }

@@ -102,6 +102,12 @@ def _add_evolve(sub):
         action="store_true",
         help="train every program, without the rejection cascade's cheap checks first",
     )
+    p.add_argument(
+        "--survivors",
+        type=positive,
+        help="train at most this many programs per generation, those the cascade passed "
+        "(default: train every program)",
+    )
     p.add_argument("--no-progress", action="store_true", help="print no progress bar")
     g = p.add_argument_group("scale")
     migration = _EVOLVE.migration
@@ -243,6 +249,7 @@ def _evolve_config(args) -> hj.EvolveConfig:
         tune_elites=min(_EVOLVE.tune_elites, args.population),
         tune_generations=args.tune_generations,
         cascade=not args.no_cascade,
+        survivors=args.survivors,
     )
 
 

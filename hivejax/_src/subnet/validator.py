@@ -272,6 +272,8 @@ class Validator:
         return out
 
     def _score(self, entries: dict[str, Entry], by_print: dict, epoch: int) -> Scores:
+        """Evaluate what is missing (first epochs, then this epoch's top), score, and fill
+        each scored entry of ``entries`` (in place) with its epoch, mean, bound and reason."""
         owners = {fp: self.ledger.owner(fp) for fp in by_print}
         first = {fp: self._first_epoch(fp, epoch) for fp in by_print}
         evaluations = self._evaluations(first, by_print)
