@@ -126,7 +126,8 @@ def _add_local(roles) -> None:
     p.add_argument(
         "--blocks-per-second",
         type=positive_float,
-        help="clock of a new chain (default one block per 12 s); an existing chain keeps its own",
+        help="clock of a new chain (default one block per 12 s); an existing chain keeps its "
+        "own (leave this out, or give the same)",
     )
     _add_common(p)
     p.add_argument(

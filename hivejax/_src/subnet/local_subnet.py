@@ -50,7 +50,7 @@ class LocalSubnetConfig:
       miners, validators: how many of each.
       minutes: how long to run.
       blocks_per_second: the clock of a new chain (default one block per 12 s, as on
-        finney); an existing chain keeps its own.
+        finney); an existing chain keeps its own, and another value is a ``ValueError``.
       task: what the miners evolve.
       protocol: the shipped protocol name the neurons score under (default
         ``local-<task>``: one cell, eight seeds, quick on a laptop).
