@@ -50,7 +50,7 @@ from hivejax._src.tasks.registry import TASKS, make_task
 from hivejax._src.tasks.training import TrainConfig
 
 # The fields that decide a score and so make the version; ``name`` and ``description`` do not.
-_TRAIN_CONTENT = ("steps", "batch_size", "learning_rate", "hidden", "depth")
+_TRAIN_CONTENT = ("steps", "batch_size", "learning_rate", "hidden", "depth", "validation")
 _CONTENT = ("task", "cells", "seeds", *_TRAIN_CONTENT, "confidence")
 
 

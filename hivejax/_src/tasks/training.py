@@ -40,7 +40,10 @@ class TrainConfig:
     """The inner-training protocol (defaults: ``shared/bench/PROTOCOL.md``).
 
     ``model`` names one of ``models.MODELS``; ``hidden`` is the MLP's width and ``depth``
-    its number of hidden layers (the other models ignore both).
+    its number of hidden layers (the other models ignore both). ``validation`` holds out
+    the last that many training examples: training draws its batches from the others and
+    accuracy is measured on them instead of the test set, so a search that selects on it
+    never sees the test set (0: train on all, measure on test).
     """
 
     steps: int = 100
@@ -49,12 +52,15 @@ class TrainConfig:
     hidden: int = 128
     model: str = "mlp"
     depth: int = 1
+    validation: int = 0
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "hidden", "depth"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"TrainConfig.{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.validation, int) or self.validation < 0:
+            raise ValueError(f"TrainConfig.validation must be >= 0, got {self.validation!r}")
         if not self.learning_rate > 0:
             raise ValueError(f"TrainConfig.learning_rate must be > 0, got {self.learning_rate}")
         if self.model not in MODELS:
@@ -87,7 +93,7 @@ def train_population(
     activation: Callable = relu,
     optimizer: Callable | None = None,
 ) -> jax.Array:
-    """Test accuracy ``[P]`` of one model per member, trained with the member's components.
+    """Test (or validation) accuracy ``[P]`` of one model per member, trained with the member's components.
 
     Args:
       config: the training protocol.
@@ -114,7 +120,15 @@ def train_population(
     k_init, k_batch = jax.random.split(key)
     # Parameters do not depend on the activation, so one initialisation serves every member.
     params0 = model_for(jax.nn.relu).init(k_init, data.x_train[:1])
-    n_train = data.x_train.shape[0]
+    n_train = data.x_train.shape[0] - config.validation
+    if n_train < 1:
+        raise ValueError(
+            f"a validation split of {config.validation} leaves no training examples "
+            f"of {data.x_train.shape[0]}"
+        )
+    x_eval, y_eval = data.x_test, data.y_test
+    if config.validation:
+        x_eval, y_eval = data.x_train[n_train:], data.y_train[n_train:]
     batches = jax.random.randint(k_batch, (config.steps, config.batch_size), 0, n_train)
     if data_axis is not None:
         shards = jax.lax.axis_size(data_axis)
@@ -150,8 +164,8 @@ def train_population(
 
         init = (params0, opt.init(params0), jnp.asarray(True))
         (params, _, ok), _ = jax.lax.scan(step, init, batches)
-        logits = model.apply(params, data.x_test)
-        acc = jnp.mean(jnp.argmax(logits, -1) == data.y_test)
+        logits = model.apply(params, x_eval)
+        acc = jnp.mean(jnp.argmax(logits, -1) == y_eval)
         return jnp.where(ok, acc, jnp.nan)
 
     return jax.vmap(one)(members)
