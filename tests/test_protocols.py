@@ -119,6 +119,7 @@ def test_version_follows_every_number_and_nothing_else():
         "learning_rate": 1.0000001e-3,
         "hidden": 17,
         "depth": 2,
+        "validation": 0.25,
         "confidence": 0.9,
     }
     assert set(changed) == set(protocols._CONTENT)
@@ -176,7 +177,9 @@ def test_shipped_protocols():
         assert len(miner.cells) == 1 and miner.seeds >= 2
         assert len(validator.cells) >= 3 and validator.seeds >= 4
         assert len({d for d, _ in validator.cells}) >= 2
-        assert len({m for _, m in validator.cells}) >= 3
+        assert {m for _, m in validator.cells} >= {"mlp", "cnn1d"}  # dense and convolutional
+        search = get_protocol(f"search-{task}")
+        assert search.task == task and 0 < search.train.validation < 1
     paper = get_protocol("paper-mnist1d")
     assert paper.cells == (("mnist1d", "linear"), ("mnist1d", "mlp"), ("mnist1d", "cnn1d"))
     train = paper.train

@@ -100,6 +100,7 @@ class Protocol:
         d |= {k: getattr(self.train, k) for k in _TRAIN_CONTENT}
         d["cells"] = [list(c) for c in self.cells]
         d["learning_rate"] = float(self.train.learning_rate)
+        d["validation"] = float(self.train.validation)
         return d
 
     @property
@@ -237,9 +238,27 @@ def _cell_accuracies(protocol, programs, epoch, spec, interpreter, data_dir):
         yield dataset, model, np.asarray(prog, np.float64), np.asarray(base, np.float64)
 
 
+SEARCH_TRAIN = TrainConfig(steps=400, batch_size=100, learning_rate=3e-3, validation=0.25)
+"""The inner training a search selects on (``search-<task>``): the baseline reaches 0.54
+validation accuracy on MNIST-1D's MLP, where hand-designed losses rank as the literature
+knows, at 12.5 times the examples of the 100 x 32 runs a miner checks with."""
+
+VALIDATOR_TRAIN = TrainConfig(steps=1000, batch_size=100, learning_rate=1e-2)
+"""The validators' training, run to convergence: the baseline reaches 0.58 on MNIST-1D's
+MLP and 0.91 on its CNN, so a score is the program's, not how fast it starts."""
+
+
 def _shipped() -> dict[str, Protocol]:
     out = {}
     for task in TASKS:
+        out[f"search-{task}"] = Protocol(
+            name=f"search-{task}",
+            task=task,
+            cells=(("mnist1d", "mlp"),),
+            seeds=3,
+            train=SEARCH_TRAIN,
+            description="what evolve selects on: a validation quarter of the training set",
+        )
         out[f"miner-{task}"] = Protocol(
             name=f"miner-{task}",
             task=task,
@@ -251,15 +270,10 @@ def _shipped() -> dict[str, Protocol]:
         out[f"validator-{task}"] = Protocol(
             name=f"validator-{task}",
             task=task,
-            cells=(
-                ("mnist1d", "mlp"),
-                ("mnist1d", "cnn1d"),
-                ("digits", "mlp"),
-                ("digits", "cnn2d"),
-            ),
+            cells=(("mnist1d", "mlp"), ("mnist1d", "cnn1d"), ("digits", "mlp")),
             seeds=4,
-            train=TrainConfig(steps=300, batch_size=32, learning_rate=1e-3),
-            description="broad score: two datasets, dense and convolutional models, four seeds",
+            train=VALIDATOR_TRAIN,
+            description="converged score: two datasets, dense and convolutional models, four seeds",
         )
         out[f"local-{task}"] = Protocol(
             name=f"local-{task}",

@@ -40,10 +40,11 @@ class TrainConfig:
     """The inner-training protocol (defaults: ``shared/bench/PROTOCOL.md``).
 
     ``model`` names one of ``models.MODELS``; ``hidden`` is the MLP's width and ``depth``
-    its number of hidden layers (the other models ignore both). ``validation`` holds out
-    the last that many training examples: training draws its batches from the others and
-    accuracy is measured on them instead of the test set, so a search that selects on it
-    never sees the test set (0: train on all, measure on test).
+    its number of hidden layers (the other models ignore both). ``validation`` is the
+    fraction of the training set held out, its last ``round(N * validation)`` examples:
+    training draws its batches from the others and accuracy is measured on them instead
+    of the test set, so a search that selects on it never sees the test set (0: train
+    on all, measure on test).
     """
 
     steps: int = 100
@@ -52,15 +53,15 @@ class TrainConfig:
     hidden: int = 128
     model: str = "mlp"
     depth: int = 1
-    validation: int = 0
+    validation: float = 0.0
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "hidden", "depth"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"TrainConfig.{name} must be a positive integer, got {value!r}")
-        if not isinstance(self.validation, int) or self.validation < 0:
-            raise ValueError(f"TrainConfig.validation must be >= 0, got {self.validation!r}")
+        if not 0 <= self.validation < 1:
+            raise ValueError(f"TrainConfig.validation must be in [0, 1), got {self.validation!r}")
         if not self.learning_rate > 0:
             raise ValueError(f"TrainConfig.learning_rate must be > 0, got {self.learning_rate}")
         if self.model not in MODELS:
@@ -93,7 +94,9 @@ def train_population(
     activation: Callable = relu,
     optimizer: Callable | None = None,
 ) -> jax.Array:
-    """Test (or validation) accuracy ``[P]`` of one model per member, trained with the member's components.
+    """Test accuracy ``[P]`` of one model per member, trained with the member's components.
+
+    Validation accuracy instead when ``config.validation`` holds part of the training set out.
 
     Args:
       config: the training protocol.
@@ -120,14 +123,12 @@ def train_population(
     k_init, k_batch = jax.random.split(key)
     # Parameters do not depend on the activation, so one initialisation serves every member.
     params0 = model_for(jax.nn.relu).init(k_init, data.x_train[:1])
-    n_train = data.x_train.shape[0] - config.validation
+    n_all = data.x_train.shape[0]
+    n_train = n_all - round(n_all * config.validation)
     if n_train < 1:
-        raise ValueError(
-            f"a validation split of {config.validation} leaves no training examples "
-            f"of {data.x_train.shape[0]}"
-        )
+        raise ValueError(f"a validation fraction of {config.validation} leaves no training data")
     x_eval, y_eval = data.x_test, data.y_test
-    if config.validation:
+    if n_train < n_all:
         x_eval, y_eval = data.x_train[n_train:], data.y_train[n_train:]
     batches = jax.random.randint(k_batch, (config.steps, config.batch_size), 0, n_train)
     if data_axis is not None:
