@@ -15,7 +15,7 @@ from hivejax._src.cascade import REASONS as CASCADE_REASONS
 from hivejax._src.cascade import reasons as cascade_reasons
 from hivejax._src.const_tuning import TUNERS, tune_constants
 from hivejax._src.data import DATASETS, Dataset, DatasetError, check_dataset_name, load_dataset
-from hivejax._src.engine import EvolveConfig, evolve, resume_config
+from hivejax._src.engine import META_GRADIENT, EvolveConfig, evolve, resume_config
 from hivejax._src.evaluation import (
     fitness_from_accuracy,
     paired_accuracies,
@@ -27,6 +27,7 @@ from hivejax._src.formula import formula
 from hivejax._src.fused import compact, run
 from hivejax._src.interpreter import run as run_reference
 from hivejax._src.liveness import live_mask
+from hivejax._src.meta_gradient import refine_constants
 from hivejax._src.models import CNN1D, CNN2D, MLP, MODELS, Linear, compatible, make_model
 from hivejax._src.ops import NAMED_CONSTANTS, OP_INDEX, OPS, Op
 from hivejax._src.parallel.distributed import initialize as initialize_distributed
@@ -43,6 +44,8 @@ from hivejax._src.program import (
 from hivejax._src.program_io import load_program, save_program
 from hivejax._src.protocols import (
     PROTOCOLS,
+    SEARCH_TRAIN,
+    VALIDATOR_TRAIN,
     Protocol,
     get_protocol,
     run_protocol,
@@ -54,7 +57,7 @@ from hivejax._src.tasks.activation import ActivationTask
 from hivejax._src.tasks.base import ProgramTask
 from hivejax._src.tasks.loss import LossTask
 from hivejax._src.tasks.optimizer import OptimizerTask, program_optimizer
-from hivejax._src.tasks.registry import TASKS, builtin, make_task, task_of_spec
+from hivejax._src.tasks.registry import TASKS, builtin, builtin_names, make_task, task_of_spec
 from hivejax._src.tasks.training import TrainConfig, baseline_accuracy, train_population
 from hivejax._src.variation import (
     MutationParams,
@@ -91,7 +94,10 @@ __all__ = [
     "OP_INDEX",
     "Op",
     "OptimizerTask",
+    "META_GRADIENT",
     "PROTOCOLS",
+    "SEARCH_TRAIN",
+    "VALIDATOR_TRAIN",
     "Params",
     "Program",
     "ProgramSpec",
@@ -106,6 +112,7 @@ __all__ = [
     "argument_mutation",
     "baseline_accuracy",
     "builtin",
+    "builtin_names",
     "canonical_hash",
     "canonicalize",
     "cascade_reasons",
@@ -140,6 +147,7 @@ __all__ = [
     "random_program",
     "resume_config",
     "run",
+    "refine_constants",
     "run_protocol",
     "run_reference",
     "save_program",

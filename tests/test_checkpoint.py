@@ -23,6 +23,8 @@ ARGS = [
     "evolve",
     "--dataset",
     "digits",
+    "--batch-size",
+    "32",
     "--steps",
     "200",
     "--learning-rate",

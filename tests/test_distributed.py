@@ -21,6 +21,8 @@ ARGS = [
     "evolve",
     "--dataset",
     "digits",
+    "--batch-size",
+    "32",
     "--steps",
     "10",
     "--learning-rate",

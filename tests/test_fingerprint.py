@@ -4,7 +4,7 @@ programs do not."""
 import jax
 import jax.numpy as jnp
 import pytest
-from programs import CE
+from programs import CE, loss_variants
 
 from hivejax._src import fingerprint as fp
 from hivejax._src.program import make_program
@@ -17,31 +17,6 @@ OPT = builtin_spec("adam")
 
 def stack(*programs):
     return jax.tree.map(lambda *a: jnp.stack(a), *programs)
-
-
-def loss_variants():
-    """Cross-entropy as a copier would disguise it, each edit training-neutral."""
-    renamed = [("r6", "lse_c", "x", "x"), ("r6", "sub", "x", "r6"), ("r3", "mul", "r6", "y")]
-    renamed += [("r3", "sum_c", "r3", "r3"), ("r0", "neg", "r3", "r3")]
-    return {
-        "builtin": builtin("cross_entropy"),
-        "renamed": make_program(LOSS, renamed),
-        "dead_code": make_program(
-            LOSS, [("r2", "exp", "x", "y"), *CE, ("r4", "sin", "r0", "x")], consts=[0.3]
-        ),
-        "plus_constant": make_program(LOSS, [*CE, ("r0", "add", "r0", "c0")], consts=[3.7]),
-        "scaled": make_program(LOSS, [*CE, ("r0", "mul", "r0", "c0")], consts=[2.5]),
-        "all_at_once": make_program(
-            LOSS,
-            [
-                ("r5", "cos", "y", "y"),
-                *renamed,
-                ("r0", "mul", "c1", "r0"),
-                ("r0", "add", "r0", "pi"),
-            ],
-            consts=[9.0, 0.07],
-        ),
-    }
 
 
 def test_training_neutral_loss_edits_share_the_fingerprint():

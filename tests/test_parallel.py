@@ -17,7 +17,8 @@ import pytest
 from hivejax._src import ops
 from hivejax._src.canonical import canonical_hash
 from hivejax._src.data import load_dataset
-from hivejax._src.engine import EvolveConfig, build_generation, evolve
+from hivejax._src.engine import EvolveConfig, evolve
+from hivejax._src.generation import Generation
 from hivejax._src.parallel.islands import Migration, exchange, island_params
 from hivejax._src.parallel.mesh import make_mesh, sharded_accuracy
 from hivejax._src.program import ProgramSpec
@@ -44,14 +45,12 @@ def _exact_run(n_devices, generations=4):
     params = island_params(strategy.default_params, 8, 16)
     migration = Migration(islands=2, interval=1, count=1)
     mesh = make_mesh(jax.devices()[:n_devices])
-    step = build_generation(
-        strategy, params, _CountAdds(spec), None, mesh, migration, jax.random.key(9)
-    )
+    step = Generation(strategy, params, _CountAdds(spec), None, mesh, migration, jax.random.key(9))
     states = jax.vmap(strategy.init, in_axes=(0, None))(
         jax.random.split(jax.random.key(1), 2), params
     )
     for g, key in enumerate(jax.random.split(jax.random.key(2), generations)):
-        states, _ = step(states, key, jnp.int32(g))
+        states, _ = step(states, key, g)
     return jax.device_get(states)
 
 
@@ -152,13 +151,11 @@ def _distinct_after(islands, total, generations, spec):
     params = island_params(strategy.default_params, total // islands, total)  # as evolve does
     migration = Migration(islands=islands, interval=4, count=1)
     mesh = make_mesh(jax.devices()[:1])
-    step = build_generation(
-        strategy, params, _CountAdds(spec), None, mesh, migration, jax.random.key(9)
-    )
+    step = Generation(strategy, params, _CountAdds(spec), None, mesh, migration, jax.random.key(9))
     keys = jax.random.split(jax.random.key(1), islands)
     states = jax.vmap(strategy.init, in_axes=(0, None))(keys, params)
     for g, key in enumerate(jax.random.split(jax.random.key(2), generations)):
-        states, _ = step(states, key, jnp.int32(g))
+        states, _ = step(states, key, g)
     flat = jax.tree.map(lambda x: np.asarray(x).reshape(-1, *x.shape[2:]), states.population)
     programs = [jax.tree.map(lambda x, i=i: x[i], flat) for i in range(total)]
     return len({canonical_hash(spec, p) for p in programs})

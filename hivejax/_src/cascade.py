@@ -40,6 +40,7 @@ import optax
 
 from hivejax._src import fused
 from hivejax._src.program import Program, ProgramSpec
+from hivejax._src.tasks.loss import loss_inputs
 
 REASONS = (
     "passed",
@@ -106,7 +107,7 @@ def _finite(*arrays) -> jax.Array:
 
 def _loss_reason(spec: ProgramSpec, program: Program) -> jax.Array:
     p = {k: jnp.asarray(v) for k, v in _PROBE.items()}
-    loss = lambda x, y: fused.outputs(spec, program, (x, y))[0].mean()
+    loss = lambda x, y: fused.outputs(spec, program, loss_inputs(spec, x, y))[0].mean()
     value, grad = jax.value_and_grad(loss)(p["logits"], p["targets"])
     other = loss(p["logits"], p["other_targets"])
     # R1: -grad points up on the true class and down on the others, averaged over the batch

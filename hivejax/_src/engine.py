@@ -42,21 +42,22 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 from hivejax._src import cascade, pareto
+from hivejax._src.canonical import canonical_hash
 from hivejax._src.const_tuning import TUNERS, tune_constants
 from hivejax._src.data import Dataset, check_dataset_name, load_dataset
-from hivejax._src.evaluation import fitness_from_accuracy, paired_scores
-from hivejax._src.parallel.islands import Migration, exchange, island_params
-from hivejax._src.parallel.mesh import (
-    check_population,
-    make_mesh,
-    replicated,
-    sharded_accuracy,
-)
-from hivejax._src.program import Program
+from hivejax._src.equivalence_cache import EquivalenceCache
+from hivejax._src.evaluation import fitness_from_accuracy, paired_scores, population_accuracies
+from hivejax._src.generation import Generation
+from hivejax._src.meta_gradient import refine_constants
+from hivejax._src.parallel.islands import Migration, island_params
+from hivejax._src.parallel.mesh import check_population, make_mesh, replicated
+from hivejax._src.program import Program, stack_programs
 from hivejax._src.program_io import canonical_record, load_program
+from hivejax._src.protocols import SEARCH_TRAIN, get_protocol
 from hivejax._src.run_dir import RunDir
 from hivejax._src.strategy import RegularizedEvolution, State
 from hivejax._src.tasks.base import ProgramTask
+from hivejax._src.tasks.loss import DERIVED_SPEC
 from hivejax._src.tasks.registry import make_task, task_type
 from hivejax._src.tasks.training import TrainConfig
 
@@ -65,10 +66,20 @@ from hivejax._src.tasks.training import TrainConfig
 class EvolveConfig:
     """Everything that defines a run; written into ``summary.json`` and every checkpoint.
 
-    ``cascade``: reject programs that fail the cheap checks of ``cascade`` (worst fitness,
-    counted per reason in ``metrics.jsonl``). ``survivors``: train at most this many
-    programs per generation, those the cascade passed first (``None``: train all); the
-    rest are judged without training, and ``evals_per_second`` counts programs judged.
+    ``train`` is the search protocol's inner training (default ``SEARCH_TRAIN``, whose
+    ``validation`` fraction is what selection sees). What saves training
+    (``generation.Generation``): ``cascade`` rejects programs that fail the cheap checks
+    of ``cascade.py``; ``cache`` (entries; 0 for none) reuses the fitness of a known
+    fingerprint, at most ``cache_max_hits`` times before it is trained again;
+    ``survivors`` caps the programs trained per generation (at most the population;
+    None: the population), those that passed first; with ``hurdle_steps`` every one of
+    them trains that many steps and only the ``promoted`` best go on to the full budget.
+    The hurdle applies only where it saves training (``promoted`` below the trained count
+    and ``hurdle_steps`` below ``train.steps``), so small populations simply train all.
+    ``evals_per_second`` counts programs judged: trained, rejected or cached. ``funnel``:
+    how many of the best re-score on fresh keys before one becomes the run's best.
+    ``derived_inputs`` (loss task only): programs also read the softmax probabilities and
+    log-softmax of the logits (``tasks/loss.py``).
 
     Scale settings: ``migration`` (islands, ring interval and count; one island by
     default), ``data_parallel`` (devices on the mesh's ``data`` axis, splitting each
@@ -83,7 +94,7 @@ class EvolveConfig:
     generations: int = 30
     seed: int = 0
     seed_programs: tuple[str, ...] = ()
-    train: TrainConfig = TrainConfig()
+    train: TrainConfig = SEARCH_TRAIN
     final_seeds: int = 3
     migration: Migration = Migration()
     data_parallel: int = 1
@@ -93,7 +104,13 @@ class EvolveConfig:
     tune_elites: int = 4
     tune_generations: int = 8
     cascade: bool = True
-    survivors: int | None = None
+    survivors: int | None = 64
+    hurdle_steps: int | None = 100
+    promoted: int = 16
+    cache: int = 4096
+    cache_max_hits: int = 64
+    funnel: int = 8
+    derived_inputs: bool = False
 
     def __post_init__(self):
         task_type(self.task)  # refuses an unknown task, listing the choices
@@ -114,21 +131,44 @@ class EvolveConfig:
                 f"need checkpoint_every >= 0 (got {self.checkpoint_every}) and "
                 f"keep_checkpoints >= 1 (got {self.keep_checkpoints})"
             )
-        if self.tune_constants not in (None, *TUNERS):
+        if self.tune_constants not in (None, *TUNERS, META_GRADIENT):
             raise ValueError(
-                f"unknown constant tuner {self.tune_constants!r}; choose one of {', '.join(TUNERS)}"
+                f"unknown constant tuner {self.tune_constants!r}; choose one of "
+                f"{', '.join((*TUNERS, META_GRADIENT))}"
             )
         if not 1 <= self.tune_elites <= self.population:
             raise ValueError(f"tune_elites must be in [1, population], got {self.tune_elites}")
-        if self.survivors is not None and not (
-            self.cascade and 1 <= self.survivors <= self.population
-        ):
-            raise ValueError(
-                f"survivors must be in [1, population] and needs the cascade, got "
-                f"{self.survivors} (cascade {'on' if self.cascade else 'off'})"
-            )
+        for name in ("survivors", "hurdle_steps"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1 (or None), got {getattr(self, name)}")
+        for name in ("promoted", "cache_max_hits", "funnel"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.derived_inputs and self.task != "loss":
+            raise ValueError(f"derived inputs are the loss task's; the {self.task} task has none")
+        if self.cache < 0:
+            raise ValueError(f"cache must be >= 0 entries, got {self.cache}")
         if self.tune_generations < 1:
             raise ValueError(f"tune_generations must be at least 1, got {self.tune_generations}")
+
+    @property
+    def trained(self) -> int:
+        """Programs trained per generation: ``survivors``, at most the population."""
+        return min(self.survivors or self.population, self.population)
+
+    @property
+    def hurdle(self) -> bool:
+        """Whether the hurdle saves training (see the class docstring)."""
+        return (
+            self.hurdle_steps is not None
+            and self.hurdle_steps < self.train.steps
+            and self.promoted < self.trained
+        )
+
+
+META_GRADIENT = "meta_gradient"
+"""``tune_constants`` name of the meta-gradient refinement (``meta_gradient.py``), beside
+evosax's ``TUNERS``; ``tune_generations`` is then its number of meta steps."""
 
 
 def run_keys(seed: int) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -145,69 +185,6 @@ def _seed_population(states, programs: list[Program]):
         i, slot = j % islands, j // islands
         pop = jax.tree.map(lambda all_, one, i=i, s=slot: all_.at[i, s].set(one), pop, p)
     return states.replace(population=pop)
-
-
-def build_generation(
-    strategy, params, task, data, mesh, migration: Migration, k_eval, screen=None, survivors=None
-):
-    """One generation of the stacked islands as a jitted ``(states, key, g) -> (states, summary)``.
-
-    ``screen`` (``programs -> reason codes``, 0 passing; the rejection cascade) gives the
-    programs it rejects the worst fitness, and the summary counts each code (``rejected``).
-    With ``survivors`` (a static count, which needs ``screen``), only that many programs
-    train: those that passed first, in population order; a program that passed but found
-    no place is not trained and counts as ``untrained`` (worst fitness).
-
-    ``ask`` and ``tell`` run vmapped over the islands, replicated on every device; the
-    fitness evaluation of the whole population (all islands) is sharded over the mesh's
-    ``pop`` axis. After ``tell``, generation ``g`` migrates if ``g + 1`` is a multiple of
-    the interval: by a collective permute between devices when there is one island per
-    device, by the same permute over the vmapped island axis otherwise.
-    """
-    islands = migration.islands
-    evaluate = sharded_accuracy(task, mesh)
-    migrate_all = exchange(migration, mesh)
-
-    def generation(states, key, g):
-        k_ask, k_tell = jax.random.split(key)
-        ask = jax.vmap(strategy.ask, in_axes=(0, 0, None))
-        population, states = ask(jax.random.split(k_ask, islands), states, params)
-        flat = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), population)
-        size = flat.length.shape[0]
-        codes = screen(flat) if screen is not None else jnp.zeros(size, jnp.int32)
-        if survivors is None:
-            accuracy = evaluate(flat, data, k_eval)
-            trained = jnp.ones(size, bool)
-        else:  # passed programs first, in population order; a static number of them
-            places = jnp.argsort(codes > 0, stable=True)[:survivors]
-            chosen = jax.tree.map(lambda a: a[places], flat)
-            accuracy = jnp.full(size, jnp.nan).at[places].set(evaluate(chosen, data, k_eval))
-            trained = jnp.zeros(size, bool).at[places].set(True)
-        valid = trained & ~jnp.isnan(accuracy)
-        counted = valid & (codes == 0)  # programs whose accuracy is their fitness
-        fitness = jnp.where(counted, fitness_from_accuracy(accuracy), jnp.inf)
-        fitness = fitness.reshape(islands, -1)
-        tell = jax.vmap(strategy.tell, in_axes=(0, 0, 0, 0, None))
-        states, _ = tell(jax.random.split(k_tell, islands), population, fitness, states, params)
-        if islands > 1:
-            due = (g + 1) % migration.interval == 0
-            moved = migrate_all(states)
-            states = jax.tree.map(lambda a, b: jnp.where(due, a, b), moved, states)
-        summary = {
-            "best_accuracy": jnp.max(jnp.where(counted, accuracy, -jnp.inf)),
-            "mean_accuracy": jnp.sum(jnp.where(counted, accuracy, 0.0))
-            / jnp.maximum(counted.sum(), 1),
-            "broken": (trained & ~valid).sum(),
-            "best_so_far": -jnp.min(states.best_fitness),
-        }
-        if screen is not None:
-            summary["rejected"] = jnp.bincount(codes, length=len(cascade.REASONS))
-        if survivors is not None:
-            summary["untrained"] = ((codes == 0) & ~trained).sum()
-        return states, summary
-
-    rep = replicated(mesh)
-    return jax.jit(generation, in_shardings=(rep, rep, rep), out_shardings=rep)
 
 
 def best_of(states) -> tuple[Program, jax.Array]:
@@ -274,7 +251,7 @@ class _Run:
     task: ProgramTask
     data: Dataset
     states: State  # stacked over the islands
-    generation: Callable  # the compiled one-generation step
+    generation: Generation
     keys: jax.Array  # one per generation
     eval_key: jax.Array
     start: int = 0  # generations already done (resume)
@@ -318,15 +295,17 @@ def _setup(config: EvolveConfig, run_dir: RunDir, devices, resume: bool, data_di
     mesh = make_mesh(devices, data=config.data_parallel)
     migration = config.migration
     check_population(config.population, mesh)
-    if config.survivors is not None:
-        check_population(config.survivors, mesh, "survivors")
+    check_population(config.trained, mesh, "survivors")
+    if config.hurdle:
+        check_population(config.promoted, mesh, "promoted")
     if config.population % migration.islands:
         raise ValueError(
             f"population {config.population} does not split into {migration.islands} islands"
         )
     island_size = config.population // migration.islands
     migration.check(island_size)
-    task = make_task(config.task, config.train)
+    spec = {"spec": DERIVED_SPEC} if config.derived_inputs else {}
+    task = make_task(config.task, config.train, **spec)
     seeds = [load_program(source, task.spec)[1] for source in config.seed_programs]
     if len(seeds) > config.population:
         raise ValueError(f"{len(seeds)} seed programs do not fit population {config.population}")
@@ -343,16 +322,29 @@ def _setup(config: EvolveConfig, run_dir: RunDir, devices, resume: bool, data_di
         )
         return _seed_population(states, seeds)
 
-    run = _Run(config, run_dir, mesh, task, data, initial_states(k_init), None, None, k_eval)
+    screen = functools.partial(cascade.reasons, task.name, task.spec) if config.cascade else None
+    cache = EquivalenceCache(config.cache, config.cache_max_hits) if config.cache else None
+    generation = Generation(
+        strategy,
+        params,
+        task,
+        data,
+        mesh,
+        migration,
+        k_eval,
+        screen=screen,
+        cache=cache,
+        trained=config.trained,
+        hurdle_steps=config.hurdle_steps if config.hurdle else None,
+        promoted=config.promoted,
+    )
+    states = initial_states(k_init)
+    run = _Run(config, run_dir, mesh, task, data, states, generation, None, k_eval)
     if resume:
         _restore(run)
-    screen = functools.partial(cascade.reasons, task.name, task.spec) if config.cascade else None
-    step = build_generation(
-        strategy, params, task, data, mesh, migration, k_eval, screen, config.survivors
-    )
     run.keys = jax.random.split(k_run, config.generations)
     t0 = time.perf_counter()
-    run.generation = step.lower(run.states, run.keys[0], jnp.int32(0)).compile()
+    generation.compile(run.states, run.keys[0])
     run.compile_seconds = time.perf_counter() - t0
     return run
 
@@ -365,6 +357,9 @@ def _restore(run: _Run) -> None:
     host = run.run_dir.restore(step, jax.device_get(run.states))
     run.states = jax.device_put(host, replicated(run.mesh))
     run.start, run.eval_seconds = int(record["generation"]), float(record["eval_seconds"])
+    if run.generation.cache is not None:
+        cache = run.config.cache, run.config.cache_max_hits, record.get("cache", [])
+        run.generation.cache = EquivalenceCache.from_state(*cache)
     run.run_dir.truncate_metrics(int(record["metrics_lines"]))
 
 
@@ -386,7 +381,9 @@ def _generations(run: _Run, on_generation: Callable[[dict], None] | None) -> Non
                 "best_so_far": _finite_or_none(m["best_so_far"]),
                 "broken": int(m["broken"]),
                 **_rejections(m),
-                **({"untrained": int(m["untrained"])} if "untrained" in m else {}),
+                "trained": m["trained"],
+                "cache_hits": m["cache_hits"],
+                "untrained": m["untrained"],
                 "seconds": round(dt, 4),
                 "evals_per_second": round(config.population / dt, 2),
             }
@@ -403,6 +400,8 @@ def _generations(run: _Run, on_generation: Callable[[dict], None] | None) -> Non
                     "metrics_lines": done,
                     "eval_seconds": run.eval_seconds,
                 }
+                if run.generation.cache is not None:
+                    record["cache"] = run.generation.cache.state()
                 run_dir.save_checkpoint(done, run.states, record)
             if stopping:
                 raise KeyboardInterrupt(
@@ -414,6 +413,7 @@ def _front(task: ProgramTask, states) -> list[dict]:
     """The final population's Pareto front of accuracy against live length, all islands."""
     programs, fitness = jax.device_get((states.population, states.fitness))
     flat = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), programs)
+    fitness = np.where(fitness <= 0, fitness, np.inf)  # full-budget programs only
     return pareto.front(task.spec, flat, fitness.reshape(-1))
 
 
@@ -436,24 +436,27 @@ def _rejections(summary: dict) -> dict:
 
 
 def _finish(run: _Run, resumed: bool, t_start: float) -> dict:
-    """Tune constants if asked, re-score the best program on fresh keys, write
-    ``best.json`` and ``summary.json``."""
+    """Tune constants if asked, pass the best through the fresh-key funnel, score the
+    winner on test, write ``best.json`` and ``summary.json``."""
     config, task = run.config, run.task
     best, best_fitness = best_of(run.states)
     tuning = None
     if config.tune_constants:
         best, best_fitness, tuning = _tune_elites(config, task, run.data, run.eval_key, run.states)
-    best, best_fitness = jax.device_get((best, best_fitness))
-    found = _finite_or_none(-best_fitness)  # None: the cascade rejected every program
-    best, best_doc = canonical_record(task.spec, best, fitness=found)
-    final = paired_scores(task, best, run.data, range(1000, 1000 + config.final_seeds))
+    best, search, funnel = _funnel(run, *jax.device_get((best, best_fitness)))
+    best, best_doc = canonical_record(task.spec, best, fitness=search)
+    on_test = dataclasses.replace(task, train=dataclasses.replace(task.train, validation=0.0))
+    final = paired_scores(on_test, best, run.data, range(1000, 1000 + config.final_seeds))
     evaluations = config.population * config.generations  # eval_seconds spans resumes too
     summary = {
         "config": _config_dict(config),
-        "best_fitness": found,
+        "protocol": _protocol_of(config),
+        "best_fitness": search,
+        "fresh_fitness": funnel["chosen"]["fresh"] if funnel else None,
         "best_hash": best_doc["hash"],
         "constant_tuning": tuning,
         "best_formula": best_doc["formula"],
+        "funnel": funnel,
         "front": _front(task, run.states),
         "final": final,
         "baseline": task.baseline,
@@ -472,8 +475,72 @@ def _finish(run: _Run, resumed: bool, t_start: float) -> dict:
     return summary
 
 
+FUNNEL_SEEDS = 2000
+"""The fresh keys of the funnel are ``FUNNEL_SEEDS + i``; the test score uses ``1000 + i``."""
+
+
+def _funnel(run: _Run, best: Program, best_fitness) -> tuple[Program, float | None, dict | None]:
+    """The run's best after re-scoring on fresh keys: ``(program, search accuracy, report)``.
+
+    The candidates are ``best`` (the best ever seen, or the tuned one) and the fittest
+    full-budget programs of the final population, distinct by canonical hash, at most
+    ``funnel`` of them. Each trains under ``final_seeds`` fresh keys, on the same
+    validation split, beside the baseline; the highest mean wins (a broken run counts 0).
+    With no full-budget candidate the report is None and ``best`` stays.
+    """
+    config, task = run.config, run.task
+    programs, fitness = jax.device_get((run.states.population, run.states.fitness))
+    flat = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), programs)
+    fitness = fitness.reshape(-1)
+    pool = [(best, float(best_fitness))]
+    pool += [
+        (jax.tree.map(lambda a, i=i: a[i], flat), float(fitness[i])) for i in np.argsort(fitness)
+    ]
+    chosen, hashes = [], set()
+    for program, f in pool:
+        h = canonical_hash(task.spec, program)
+        if f <= 0 and h not in hashes and len(chosen) < config.funnel:
+            chosen.append((program, -f, h))
+            hashes.add(h)
+    if not chosen:
+        return best, None, None
+    seeds = range(FUNNEL_SEEDS, FUNNEL_SEEDS + config.final_seeds)
+    keys = jnp.stack([jax.random.key(s) for s in seeds])
+    stacked = stack_programs([program for program, _, _ in chosen])
+    accuracy, baseline = jax.device_get(population_accuracies(task, stacked, run.data, keys))
+    fresh = np.nan_to_num(np.asarray(accuracy, np.float64), nan=0.0).mean(axis=0)
+    rows = [
+        {"hash": h, "search": search, "fresh": float(f)}
+        for (_, search, h), f in zip(chosen, fresh, strict=True)
+    ]
+    i = int(np.argmax(fresh))
+    report = {"seeds": list(seeds), "baseline_fresh": float(np.mean(baseline)), "chosen": rows[i]}
+    return chosen[i][0], chosen[i][1], report | {"candidates": rows}
+
+
+def _protocol_of(config: EvolveConfig) -> dict:
+    """The search protocol a run selected under: ``search-<task>`` with its version when the
+    run's data set, training and seeds are that protocol's, else ``custom``."""
+    shipped = get_protocol(f"search-{config.task}")
+    same = (
+        shipped.cells == ((config.dataset, config.train.model),)
+        and shipped.train == config.train
+        and shipped.seeds == config.final_seeds
+    )
+    train = dataclasses.asdict(config.train)
+    if not same:
+        return {"name": "custom", "version": None, "dataset": config.dataset, "train": train}
+    return {
+        "name": shipped.name,
+        "version": shipped.version,
+        "dataset": config.dataset,
+        "train": train,
+    }
+
+
 def _tune_elites(config, task, data, eval_key, states):
-    """Tune the float constants of the best ``tune_elites`` programs with an evosax ES.
+    """Tune the float constants of the best ``tune_elites`` programs with an evosax ES, or
+    refine them by meta-gradient (``META_GRADIENT``).
 
     Elites are taken over all islands. Uses the run's evaluation key, so tuned and untuned
     fitness compare like with like; the best program changes only if a tuned elite beats it.
@@ -491,13 +558,18 @@ def _tune_elites(config, task, data, eval_key, states):
             )
         return fitness
 
-    tuned, fitness = tune_constants(
-        jax.random.fold_in(eval_key, 1),
-        elites,
-        fitness_fn,
-        strategy=config.tune_constants,
-        generations=config.tune_generations,
-    )
+    key = jax.random.fold_in(eval_key, 1)
+    if config.tune_constants == META_GRADIENT:
+        tuned = _refine_each(key, task, data, elites, config.tune_generations)
+        fitness = fitness_fn(tuned)
+    else:
+        tuned, fitness = tune_constants(
+            key,
+            elites,
+            fitness_fn,
+            strategy=config.tune_constants,
+            generations=config.tune_generations,
+        )
     i = int(jnp.argmin(fitness))
     improved = bool(fitness[i] < best_fitness)
     report = {
@@ -511,6 +583,25 @@ def _tune_elites(config, task, data, eval_key, states):
     if not improved:
         return best_program, best_fitness, report
     return jax.tree.map(lambda a: a[i], tuned), fitness[i], report
+
+
+def _refine_each(key, task, data, elites: Program, meta_steps: int) -> Program:
+    """Each elite refined by ``meta_gradient.refine_constants``, through the whole training
+    of the search protocol (a shorter horizon favours losses that only start fast)."""
+    refined = []
+    for i in range(int(elites.length.shape[0])):
+        elite = jax.tree.map(lambda a, i=i: a[i], elites)
+        program, _ = refine_constants(
+            jax.random.fold_in(key, i),
+            task,
+            elite,
+            data,
+            inner_steps=task.train.steps,
+            meta_steps=meta_steps,
+            validation=task.train.validation or 0.25,
+        )
+        refined.append(program)
+    return stack_programs(refined)
 
 
 def _config_dict(config: EvolveConfig) -> dict:

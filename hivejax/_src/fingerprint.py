@@ -55,6 +55,7 @@ import numpy as np
 
 from hivejax._src import interpreter
 from hivejax._src.program import Program, ProgramSpec, pad_population, stack_programs
+from hivejax._src.tasks.loss import loss_inputs
 from hivejax._src.tasks.registry import task_type
 
 VERSION = 1
@@ -109,7 +110,7 @@ def _unit(v: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 def _loss_probe(spec: ProgramSpec, program: Program):
     x, y = jnp.asarray(_PROBE["logits"]), jnp.asarray(_PROBE["targets"])
-    loss = lambda x: interpreter.outputs(spec, program, (x, y))[0].mean()
+    loss = lambda x: interpreter.outputs(spec, program, loss_inputs(spec, x, y))[0].mean()
     value, grad = jax.value_and_grad(loss)(x)
     unit, norm = _unit(grad.ravel())
     finite = jnp.isfinite(value) & jnp.all(jnp.isfinite(grad))
@@ -155,16 +156,27 @@ def _optimizer_probe(spec: ProgramSpec, program: Program):
 _PROBES = {"loss": _loss_probe, "activation": _activation_probe, "optimizer": _optimizer_probe}
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1))
-def _probe_population(task: str, spec: ProgramSpec, programs: Program):
-    """Normalised vectors ``[P, D]``, finite flags ``[P]`` and trainable flags ``[P]``."""
-    return jax.vmap(functools.partial(_PROBES[task], spec))(programs)
+def _probe(task: str, spec: ProgramSpec, programs: Program):
+    """Grid cells ``[P, D]`` (int32), finite flags ``[P]`` and trainable flags ``[P]``."""
+    vectors, finite, trainable = jax.vmap(functools.partial(_PROBES[task], spec))(programs)
+    return jnp.rint(vectors / GRID).astype(jnp.int32), finite, trainable
 
 
-def _digest(task: str, vector: np.ndarray) -> str:
-    cells = np.rint(np.asarray(vector, np.float64) / GRID).astype("<i4")
+_probe_population = jax.jit(_probe, static_argnums=(0, 1))
+
+
+def grid_cells(task: str, spec: ProgramSpec, programs: Program) -> tuple[jax.Array, jax.Array]:
+    """The quantised fingerprint vectors ``[P, D]`` (int32 grid cells) of a population and
+    whether each program has a fingerprint (finite and trainable). Traceable: a generation
+    computes them inside its own jitted step, and ``digest`` hashes a row on the host."""
+    cells, finite, trainable = _probe(task, spec, programs)
+    return cells, finite & trainable
+
+
+def digest(task: str, cells: np.ndarray) -> str:
+    """The hex SHA-256 of one program's grid cells, with the task and ``VERSION``."""
     header = f"hivejax-fingerprint:{VERSION}:{task}:".encode()
-    return hashlib.sha256(header + cells.tobytes()).hexdigest()
+    return hashlib.sha256(header + np.asarray(cells, "<i4").tobytes()).hexdigest()
 
 
 def fingerprints(task: str, spec: ProgramSpec, programs: Program) -> list[Fingerprint]:
@@ -189,15 +201,15 @@ def fingerprints(task: str, spec: ProgramSpec, programs: Program) -> list[Finger
         return []
     padded, size = pad_population(programs, MIN_BUCKET)
     results = jax.device_get(_probe_population(task, spec, padded))
-    vectors, finite, trainable = (r[:size] for r in results)
+    cells, finite, trainable = (r[:size] for r in results)
     out = []
-    for vector, ok, moves in zip(vectors, finite, trainable, strict=True):
+    for row, ok, moves in zip(cells, finite, trainable, strict=True):
         if not ok:
             out.append(Fingerprint(None, "non_finite"))
         elif not moves:
             out.append(Fingerprint(None, "constant"))
         else:
-            out.append(Fingerprint(_digest(task, vector)))
+            out.append(Fingerprint(digest(task, row)))
     return out
 
 

@@ -4,7 +4,8 @@ The search is a generational form of regularized (aging) evolution (Real et al.,
 parents are picked by tournament on fitness plus a parsimony penalty, bred by crossover
 and mutation, and the children replace the oldest members, except for a few elites kept
 by fitness. Aging keeps the population turning over, so a lucky evaluation cannot hold a
-slot forever, while elitism guarantees that the best program is never lost.
+slot forever, while elitism guarantees that the best program is never lost. A child
+without a fitness (rejected or broken) ages out before any scored program does.
 
 Fitness is minimised, as in evosax. A NaN fitness (a program that broke) counts as
 ``+inf``. The strategy object holds only static configuration and is a frozen, hashable
@@ -255,8 +256,12 @@ class RegularizedEvolution:
 
         by_fitness = jnp.lexsort((union_live, union_fitness))
         elite = jnp.zeros(2 * n, bool).at[by_fitness[: params.num_elites]].set(True)
-        # Elites first, then youngest first, then fittest first.
-        order = jnp.lexsort((union_fitness, -union_birth, (~elite).astype(jnp.int32)))[:n]
+        # Elites first, then programs with a fitness (a rejected or broken child never
+        # displaces a scored program: when most children fail, aging alone would fill the
+        # population with failures and starve selection), then youngest, then fittest.
+        scored = jnp.isfinite(union_fitness)
+        keys = (union_fitness, -union_birth, (~scored).astype(jnp.int32))
+        order = jnp.lexsort((*keys, (~elite).astype(jnp.int32)))[:n]
 
         best = jnp.argmin(fitness)
         improved = fitness[best] < state.best_fitness

@@ -23,10 +23,9 @@ import sys
 import time
 
 import jax
-import jax.numpy as jnp
 
 import hivejax as hj
-from hivejax._src.engine import build_generation
+from hivejax._src.generation import Generation
 from hivejax._src.parallel.mesh import check_population
 
 
@@ -87,12 +86,12 @@ def sharded(
     strategy = hj.RegularizedEvolution(task.spec, population_size=population)
     params = strategy.default_params
     states = jax.vmap(strategy.init, in_axes=(0, None))(k_gen[None], params)
-    step = build_generation(strategy, params, task, data, mesh, hj.Migration(), k_eval)
-    compiled = step.lower(states, k_gen, jnp.int32(0)).compile()
+    step = Generation(strategy, params, task, data, mesh, hj.Migration(), k_eval)
+    step.compile(states, k_gen)
     times = []
     for g, k in enumerate(jax.random.split(k_gen, repeats)):
         t0 = time.perf_counter()
-        states, _ = jax.block_until_ready(compiled(states, k, jnp.int32(g)))
+        states, _ = jax.block_until_ready(step(states, k, g))
         times.append(time.perf_counter() - t0)
     return {
         "devices": n,

@@ -38,15 +38,16 @@ _TRAIN = hj.TrainConfig()
 _EVOLVE = hj.EvolveConfig()
 
 
-def _add_protocol_flags(p):
+def _add_protocol_flags(p, train: hj.TrainConfig):
+    """The task, data set and inner-training flags, with ``train``'s numbers as defaults."""
     p.add_argument("--task", default=_EVOLVE.task, choices=hj.TASKS, help="what programs define")
     add_data_flags(p)
-    p.add_argument("--model", default=_TRAIN.model, choices=hj.MODELS, help="the network trained")
+    p.add_argument("--model", default=train.model, choices=hj.MODELS, help="the network trained")
     p.add_argument(
-        "--steps", type=positive, default=_TRAIN.steps, help="training steps per evaluation"
+        "--steps", type=positive, default=train.steps, help="training steps per evaluation"
     )
-    p.add_argument("--batch-size", type=positive, default=_TRAIN.batch_size)
-    p.add_argument("--learning-rate", type=positive_float, default=_TRAIN.learning_rate)
+    p.add_argument("--batch-size", type=positive, default=train.batch_size)
+    p.add_argument("--learning-rate", type=positive_float, default=train.learning_rate)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_evolve(sub):
     p = sub.add_parser("evolve", help="search for programs")
-    _add_protocol_flags(p)
+    _add_protocol_flags(p, _EVOLVE.train)
     p.add_argument("--population", type=positive, default=_EVOLVE.population)
     p.add_argument("--generations", type=positive, default=_EVOLVE.generations)
     p.add_argument("--seed", type=int, default=_EVOLVE.seed)
@@ -86,6 +87,16 @@ def _add_evolve(sub):
         help="start from these programs (paths or builtin:NAME) as well as random ones",
     )
     p.add_argument(
+        "--derived-inputs",
+        action="store_true",
+        help="loss programs also read softmax(x) as p and log_softmax(x) as ls",
+    )
+    p.add_argument(
+        "--seed-builtins",
+        action="store_true",
+        help="start from every hand-designed program of the task too (the builtins)",
+    )
+    p.add_argument(
         "--final-seeds",
         type=positive,
         default=_EVOLVE.final_seeds,
@@ -93,8 +104,9 @@ def _add_evolve(sub):
     )
     p.add_argument(
         "--tune-constants",
-        choices=hj.TUNERS,
-        help="after the search, tune the elites' constants with this evosax strategy",
+        choices=(*hj.TUNERS, hj.META_GRADIENT),
+        help="after the search, tune the elites' constants with this evosax strategy, or "
+        "refine them by meta-gradient through their training",
     )
     p.add_argument("--tune-generations", type=positive, default=_EVOLVE.tune_generations)
     p.add_argument(
@@ -103,11 +115,37 @@ def _add_evolve(sub):
         help="train every program, without the rejection cascade's cheap checks first",
     )
     p.add_argument(
+        "--validation",
+        type=_fraction,
+        default=_EVOLVE.train.validation,
+        help="fraction of the training set held out for selection (0: select on test)",
+    )
+    p.add_argument(
         "--survivors",
         type=positive,
-        help="train at most this many programs per generation, those the cascade passed "
-        "(default: train every program)",
+        default=_EVOLVE.survivors,
+        help="train at most this many programs per generation, those that passed the "
+        "cascade and missed the cache first",
     )
+    p.add_argument(
+        "--hurdle-steps",
+        type=positive,
+        default=_EVOLVE.hurdle_steps,
+        help="train every survivor this many steps first ...",
+    )
+    p.add_argument(
+        "--promoted",
+        type=positive,
+        default=_EVOLVE.promoted,
+        help="... and only this many of the best of them on the full budget",
+    )
+    p.add_argument(
+        "--cache",
+        type=int,
+        default=_EVOLVE.cache,
+        help="functional-equivalence cache entries (0: none)",
+    )
+    p.add_argument("--funnel", type=positive, default=_EVOLVE.funnel, help="finalists re-scored")
     p.add_argument("--no-progress", action="store_true", help="print no progress bar")
     g = p.add_argument_group("scale")
     migration = _EVOLVE.migration
@@ -148,7 +186,7 @@ def _add_evolve(sub):
 def _add_evaluate(sub):
     p = sub.add_parser("evaluate", help="score one program against the baseline")
     p.add_argument("program", help="a program file (JSON or binary) or builtin:NAME")
-    _add_protocol_flags(p)
+    _add_protocol_flags(p, _TRAIN)
     p.add_argument("--seeds", type=positive, default=_EVOLVE.final_seeds)
     p.add_argument(
         "--protocol",
@@ -218,12 +256,27 @@ def _add_bench(sub):
     p.add_argument("--json", action="store_true")
 
 
+def _builtins_of(args) -> tuple[str, ...]:
+    """``--seed-builtins``: every builtin of the task, as ``builtin:NAME`` sources."""
+    if not args.seed_builtins:
+        return ()
+    return tuple(f"builtin:{name}" for name in hj.builtin_names(args.task))
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
 def _train_config(args) -> hj.TrainConfig:
     return hj.TrainConfig(
         steps=args.steps,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         model=args.model,
+        validation=getattr(args, "validation", 0.0),
     )
 
 
@@ -234,7 +287,7 @@ def _evolve_config(args) -> hj.EvolveConfig:
         population=args.population,
         generations=args.generations,
         seed=args.seed,
-        seed_programs=tuple(args.seed_programs),
+        seed_programs=tuple(args.seed_programs) + _builtins_of(args),
         train=_train_config(args),
         final_seeds=args.final_seeds,
         migration=hj.Migration(
@@ -250,6 +303,11 @@ def _evolve_config(args) -> hj.EvolveConfig:
         tune_generations=args.tune_generations,
         cascade=not args.no_cascade,
         survivors=args.survivors,
+        hurdle_steps=args.hurdle_steps,
+        promoted=args.promoted,
+        cache=args.cache,
+        funnel=args.funnel,
+        derived_inputs=args.derived_inputs,
     )
 
 
@@ -276,7 +334,8 @@ def _cmd_evolve(args):
             data_dir=args.data_dir,
         )
     print(
-        f"best accuracy {_accuracy(summary['best_fitness'])} | re-scored "
+        f"best validation accuracy {_accuracy(summary['best_fitness'])} (fresh keys "
+        f"{_accuracy(summary['fresh_fitness'])}) | test "
         f"{summary['final']['program']['mean']:.4f} vs {summary['baseline']} "
         f"{summary['baseline_accuracy']:.4f} | {summary['evals_per_second']:.1f} evals/s | "
         f"{summary['best_formula']}"

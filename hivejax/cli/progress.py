@@ -1,4 +1,5 @@
-"""The rich progress bar of ``hivejax evolve``: generation, best and mean accuracy, evals/s."""
+"""The rich progress bar of ``hivejax evolve``: generation, best and mean accuracy, the
+cascade's rejections, cache hits and programs judged per second."""
 
 import contextlib
 
@@ -17,13 +18,19 @@ def progress_printer(generations: int, enabled: bool = True):
         BarColumn(),
         TextColumn(
             "best {task.fields[best]}  mean {task.fields[mean]}  rejected "
-            "{task.fields[rejected]}  {task.fields[rate]}"
+            "{task.fields[rejected]}  cached {task.fields[cached]}  {task.fields[rate]}"
         ),
         TimeElapsedColumn(),
     )
     with Progress(*columns, transient=False) as progress:
         task = progress.add_task(
-            "evolve", total=generations, best="-", mean="-", rejected="-", rate="compiling"
+            "evolve",
+            total=generations,
+            best="-",
+            mean="-",
+            rejected="-",
+            cached="-",
+            rate="compiling",
         )
 
         def on_generation(line):
@@ -33,6 +40,7 @@ def progress_printer(generations: int, enabled: bool = True):
                 best="-" if line["best_so_far"] is None else f"{line['best_so_far']:.4f}",
                 mean=f"{line['mean_accuracy']:.4f}",
                 rejected=_rejected(line),
+                cached=line["cache_hits"],
                 rate=f"{line['evals_per_second']:.1f} evals/s",
             )
 

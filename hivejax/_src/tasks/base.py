@@ -41,6 +41,7 @@ class ProgramTask:
     name: ClassVar[str]
     baseline: ClassVar[str]  # the builtin program that is the hand-designed component
     default_spec: ClassVar[ProgramSpec]
+    input_layouts: ClassVar[tuple[tuple[str, ...], ...]] = ()  # others the task accepts
 
     def __post_init__(self):
         if self.spec is None:
@@ -53,10 +54,11 @@ class ProgramTask:
 
     @classmethod
     def fits(cls, spec: ProgramSpec) -> bool:
-        """Whether programs of ``spec`` can be this task's component: the task's inputs,
-        outputs and op set (capacities may differ)."""
+        """Whether programs of ``spec`` can be this task's component: the task's inputs (or
+        one of its other ``input_layouts``), outputs and op set (capacities may differ)."""
         want = cls.default_spec
-        return (spec.inputs, spec.outputs, spec.op_set) == (want.inputs, want.outputs, want.op_set)
+        inputs = spec.inputs in (want.inputs, *cls.input_layouts)
+        return inputs and (spec.outputs, spec.op_set) == (want.outputs, want.op_set)
 
     @classmethod
     def check_spec(cls, spec: ProgramSpec) -> None:

@@ -61,6 +61,12 @@ def _task_of_builtin(name: str) -> type[ProgramTask]:
     return TASK_TYPES[TASK_OF[name]]
 
 
+def builtin_names(task: str) -> tuple[str, ...]:
+    """The builtins that are programs of task ``task`` (one of ``TASKS``)."""
+    task_type(task)
+    return tuple(name for name, of in TASK_OF.items() if of == task)
+
+
 def builtin_spec(name: str) -> ProgramSpec:
     """The default program shape of builtin ``name``: its task's spec."""
     return _task_of_builtin(name).default_spec

@@ -112,16 +112,57 @@ def train_population(
     Returns:
       Accuracy per member, NaN where training went non-finite.
     """
+    return jax.vmap(
+        lambda member: train_member(
+            config,
+            member,
+            data,
+            key,
+            data_axis,
+            loss=loss,
+            activation=activation,
+            optimizer=optimizer,
+        )
+    )(members)
+
+
+def train_member(
+    config: TrainConfig,
+    member,
+    data: Dataset,
+    key: jax.Array,
+    data_axis: str | None = None,
+    *,
+    loss: Callable = cross_entropy,
+    activation: Callable = relu,
+    optimizer: Callable | None = None,
+    metric: Callable | None = None,
+) -> jax.Array:
+    """One training run of ``train_population``, for one member, and its measure.
+
+    The arguments are ``train_population``'s, for one member rather than a population, and
+    ``metric(logits, labels) -> scalar``, what is measured on the test (or validation)
+    examples after training; default accuracy. The run is plain JAX from the member to the
+    measure, so it is differentiable in the member where its components are: with a
+    continuous ``metric`` (a validation loss, say) it is the objective of a meta-gradient
+    (``hivejax._src.meta_gradient``).
+
+    Returns:
+      The measure, NaN where training went non-finite.
+    """
     problem = compatible(config.model, data.shape)
     if problem:
         raise ValueError(problem)
     if optimizer is None:
         optimizer = lambda member: optax.adam(config.learning_rate)
+    if metric is None:
+        metric = lambda logits, labels: jnp.mean(jnp.argmax(logits, -1) == labels)
     model_for = lambda act: make_model(
         config.model, data.num_classes, hidden=config.hidden, depth=config.depth, activation=act
     )
     k_init, k_batch = jax.random.split(key)
-    # Parameters do not depend on the activation, so one initialisation serves every member.
+    # Parameters do not depend on the activation, so under train_population's vmap one
+    # initialisation (unbatched: it reads only the key) serves every member.
     params0 = model_for(jax.nn.relu).init(k_init, data.x_train[:1])
     n_all = data.x_train.shape[0]
     n_train = n_all - round(n_all * config.validation)
@@ -142,34 +183,29 @@ def train_population(
         start = jax.lax.axis_index(data_axis) * size
         batches = jax.lax.dynamic_slice_in_dim(batches, start, size, axis=1)
 
-    def one(member):
-        model = model_for(lambda x: activation(member, x))
-        opt = optimizer(member)
+    model = model_for(lambda x: activation(member, x))
+    opt = optimizer(member)
 
-        def step(carry, idx):
-            params, opt_state, ok = carry
-            xb = data.x_train[idx]
-            yb = jax.nn.one_hot(data.y_train[idx], data.num_classes)
-            value, grads = jax.value_and_grad(lambda p: loss(member, model.apply(p, xb), yb))(
-                params
-            )
-            if data_axis is not None:
-                value, grads = jax.lax.pmean((value, grads), data_axis)
-            updates, new_opt_state = opt.update(grads, opt_state, params)
-            new_params = optax.apply_updates(params, updates)
-            ok = ok & jnp.isfinite(value) & _all_finite(grads) & _all_finite(new_params)
-            keep = lambda new, old: jnp.where(ok, new, old)
-            params = jax.tree.map(keep, new_params, params)
-            opt_state = jax.tree.map(keep, new_opt_state, opt_state)
-            return (params, opt_state, ok), None
+    def step(carry, idx):
+        params, opt_state, ok = carry
+        xb = data.x_train[idx]
+        yb = jax.nn.one_hot(data.y_train[idx], data.num_classes)
+        value, grads = jax.value_and_grad(lambda p: loss(member, model.apply(p, xb), yb))(params)
+        if data_axis is not None:
+            value, grads = jax.lax.pmean((value, grads), data_axis)
+        updates, new_opt_state = opt.update(grads, opt_state, params)
+        new_params = optax.apply_updates(params, updates)
+        ok = ok & jnp.isfinite(value) & _all_finite(grads) & _all_finite(new_params)
+        keep = lambda new, old: jnp.where(ok, new, old)
+        params = jax.tree.map(keep, new_params, params)
+        opt_state = jax.tree.map(keep, new_opt_state, opt_state)
+        return (params, opt_state, ok), None
 
-        init = (params0, opt.init(params0), jnp.asarray(True))
-        (params, _, ok), _ = jax.lax.scan(step, init, batches)
-        logits = model.apply(params, x_eval)
-        acc = jnp.mean(jnp.argmax(logits, -1) == y_eval)
-        return jnp.where(ok, acc, jnp.nan)
-
-    return jax.vmap(one)(members)
+    init = (params0, opt.init(params0), jnp.asarray(True))
+    (params, _, ok), _ = jax.lax.scan(step, init, batches)
+    logits = model.apply(params, x_eval)
+    measure = metric(logits, y_eval)
+    return jnp.where(ok, measure, jnp.nan)
 
 
 def _scaled_cross_entropy(scale, logits, targets):
