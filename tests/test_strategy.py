@@ -12,7 +12,7 @@ import pytest
 
 from hivejax._src import ops
 from hivejax._src.program import ProgramSpec, is_valid, make_program
-from hivejax._src.strategy import STRATEGIES, Params, RegularizedEvolution
+from hivejax._src.strategy import STRATEGIES, Params, RegularizedEvolution, restart_from_best
 
 SPEC = ProgramSpec(max_length=8, num_consts=2, num_registers=4)
 POP = 16
@@ -263,3 +263,23 @@ def test_strategies_are_hashable_by_value():
         RegularizedEvolution(SPEC, population_size=4)
     )
     assert isinstance(a.default_params, Params)
+
+
+def test_a_restart_copies_the_best_over_the_worst_members():
+    strategy = RegularizedEvolution(SPEC, population_size=4)
+    state = strategy.init(jax.random.key(0), strategy.default_params)
+    jax.tree.map(np.testing.assert_array_equal, restart_from_best(state, 2), state)
+    best = make_program(SPEC, [("r0", "add", "x", "y")])
+    state = state.replace(
+        fitness=jnp.array([0.1, jnp.inf, -0.5, 0.3]),
+        best_program=best,
+        best_fitness=jnp.asarray(-0.6),
+        generation_counter=jnp.asarray(7),
+    )
+    after = restart_from_best(state, 2)
+    assert after.fitness.tolist() == pytest.approx([0.1, -0.6, -0.5, -0.6])
+    assert after.birth.tolist() == [-1, 7, -1, 7]
+    for i, kept in ((0, True), (1, False), (2, True), (3, False)):
+        member = jax.tree.map(lambda a, i=i: a[i], after.population)
+        source = jax.tree.map(lambda a, i=i: a[i], state.population) if kept else best
+        jax.tree.map(np.testing.assert_array_equal, member, source)

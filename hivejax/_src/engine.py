@@ -79,7 +79,8 @@ class EvolveConfig:
     ``evals_per_second`` counts programs judged: trained, rejected or cached. ``funnel``:
     how many of the best re-score on fresh keys before one becomes the run's best.
     ``derived_inputs`` (loss task only): programs also read the softmax probabilities and
-    log-softmax of the logits (``tasks/loss.py``).
+    log-softmax of the logits (``tasks/loss.py``). ``restart_every``: every that many
+    generations a quarter of each island restarts from the best program seen (0: never).
 
     Scale settings: ``migration`` (islands, ring interval and count; one island by
     default), ``data_parallel`` (devices on the mesh's ``data`` axis, splitting each
@@ -111,6 +112,7 @@ class EvolveConfig:
     cache_max_hits: int = 64
     funnel: int = 8
     derived_inputs: bool = False
+    restart_every: int = 0
 
     def __post_init__(self):
         task_type(self.task)  # refuses an unknown task, listing the choices
@@ -146,6 +148,8 @@ class EvolveConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.derived_inputs and self.task != "loss":
             raise ValueError(f"derived inputs are the loss task's; the {self.task} task has none")
+        if self.restart_every < 0:
+            raise ValueError(f"restart_every must be >= 0, got {self.restart_every}")
         if self.cache < 0:
             raise ValueError(f"cache must be >= 0 entries, got {self.cache}")
         if self.tune_generations < 1:
@@ -337,6 +341,7 @@ def _setup(config: EvolveConfig, run_dir: RunDir, devices, resume: bool, data_di
         trained=config.trained,
         hurdle_steps=config.hurdle_steps if config.hurdle else None,
         promoted=config.promoted,
+        restart_every=config.restart_every or None,
     )
     states = initial_states(k_init)
     run = _Run(config, run_dir, mesh, task, data, states, generation, None, k_eval)

@@ -35,6 +35,7 @@ from hivejax._src.equivalence_cache import EquivalenceCache
 from hivejax._src.evaluation import fitness_from_accuracy
 from hivejax._src.parallel.islands import Migration, exchange
 from hivejax._src.parallel.mesh import replicated, sharded_accuracy
+from hivejax._src.strategy import restart_from_best
 
 HURDLE_TIER = 2.0
 """Added to the fitness of a program stopped at the hurdle, so it ranks below every
@@ -63,6 +64,8 @@ class Generation:
       trained: programs trained per generation (default: the whole population).
       hurdle_steps, promoted: the short budget and how many continue past it; None (or
         ``promoted >= trained``) for no hurdle.
+      restart_every: every that many generations a quarter of each island restarts from
+        the best program seen (``strategy.restart_from_best``); None for never.
 
     ``metrics`` holds host numbers: ``best_accuracy``, ``mean_accuracy`` (full-budget
     programs of this generation, trained or cached), ``best_so_far``, ``broken``, ``trained``,
@@ -84,6 +87,7 @@ class Generation:
         trained: int | None = None,
         hurdle_steps: int | None = None,
         promoted: int | None = None,
+        restart_every: int | None = None,
     ):
         self.islands = migration.islands
         self.size = strategy.population_size * migration.islands
@@ -98,6 +102,7 @@ class Generation:
             short = dataclasses.replace(task.train, steps=hurdle_steps)
             self._short = sharded_accuracy(dataclasses.replace(task, train=short), mesh)
         self._migrate = exchange(migration, mesh)
+        self._restart_every = restart_every
         rep = replicated(mesh)
         self._ask = jax.jit(self._ask_step, in_shardings=(rep, rep), out_shardings=rep)
         self._tell = jax.jit(self._tell_step, out_shardings=rep)
@@ -139,6 +144,11 @@ class Generation:
             due = (g + 1) % self._migration.interval == 0
             moved = self._migrate(states)
             states = jax.tree.map(lambda a, b: jnp.where(due, a, b), moved, states)
+        if self._restart_every:
+            due = (g + 1) % self._restart_every == 0
+            count = max(1, self._strategy.population_size // 4)
+            restarted = jax.vmap(lambda s: restart_from_best(s, count))(states)
+            states = jax.tree.map(lambda a, b: jnp.where(due, a, b), restarted, states)
         accuracy = accuracy_of(fitness)
         counted = ~jnp.isnan(accuracy)
         summary = {

@@ -92,6 +92,31 @@ def _take(population: Program, index: jax.Array) -> Program:
     return jax.tree.map(lambda x: x[index], population)
 
 
+def restart_from_best(state: State, count: int) -> State:
+    """Replace the ``count`` worst members by copies of the best program seen (a restart).
+
+    The copies carry the best fitness and are born now, so aging keeps them a while and
+    tournaments draw the best's line more often; mutation then spreads them out again.
+    ``count`` is static. Before any fitness is known the state is returned unchanged.
+    """
+    worst = jnp.argsort(-state.fitness, stable=True)[:count]
+    known = jnp.isfinite(state.best_fitness)
+    copies = jax.tree.map(
+        lambda all_, best: all_.at[worst].set(jnp.where(known, best, all_[worst])),
+        state.population,
+        state.best_program,
+    )
+    return state.replace(
+        population=copies,
+        fitness=state.fitness.at[worst].set(
+            jnp.where(known, state.best_fitness, state.fitness[worst])
+        ),
+        birth=state.birth.at[worst].set(
+            jnp.where(known, state.generation_counter, state.birth[worst])
+        ),
+    )
+
+
 def _fingerprint(spec: ProgramSpec, population: Program) -> jax.Array:
     """A cheap ``uint32`` hash of each program's active instructions (constants ignored)."""
     weights = np.random.default_rng(0).integers(1, 2**32, (4, spec.max_length), np.uint32) | 1

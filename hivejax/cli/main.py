@@ -12,6 +12,7 @@ traceback.
 """
 
 import argparse
+import dataclasses
 import json
 import pathlib
 import sys
@@ -19,7 +20,7 @@ import sys
 import jax
 
 import hivejax as hj
-from hivejax.cli import bench, bench_search
+from hivejax.cli import bench, bench_judged, bench_ranking, bench_search
 from hivejax.cli.flags import (
     EXIT_RUNTIME,
     EXIT_USAGE,
@@ -145,6 +146,12 @@ def _add_evolve(sub):
         default=_EVOLVE.cache,
         help="functional-equivalence cache entries (0: none)",
     )
+    p.add_argument(
+        "--restart-every",
+        type=int,
+        default=_EVOLVE.restart_every,
+        help="every N generations a quarter of each island restarts from the best (0: never)",
+    )
     p.add_argument("--funnel", type=positive, default=_EVOLVE.funnel, help="finalists re-scored")
     p.add_argument("--no-progress", action="store_true", help="print no progress bar")
     g = p.add_argument_group("scale")
@@ -210,10 +217,22 @@ def _add_bench(sub):
     )
     p.add_argument(
         "--workload",
-        choices=["throughput", "search"],
+        choices=["throughput", "search", "ranking", "judged"],
         default="throughput",
         help="throughput: evals/s of the interpreters; search: evolution against random "
-        "search at the same budget, per task and seed",
+        "search at the same budget, per task and seed; ranking: the search protocol's "
+        "ranking against the validator's; judged: programs judged per second by the main "
+        "job against training every program",
+    )
+    p.add_argument(
+        "--programs",
+        nargs="+",
+        default=[],
+        metavar="PROGRAM",
+        help="ranking: programs to rank besides the builtins (paths or builtin:NAME)",
+    )
+    p.add_argument(
+        "--random", type=non_negative, default=16, help="ranking: random programs that pass"
     )
     add_data_flags(p)
     p.add_argument(
@@ -308,6 +327,7 @@ def _evolve_config(args) -> hj.EvolveConfig:
         cache=args.cache,
         funnel=args.funnel,
         derived_inputs=args.derived_inputs,
+        restart_every=args.restart_every,
     )
 
 
@@ -480,8 +500,25 @@ def _budgets() -> str:
 def _cmd_bench(args):
     if args.workload == "search":
         return _bench_search(args)
+    if args.workload == "ranking":
+        for task in args.task:
+            report = bench_ranking.ranking(task, args.programs, args.random, data_dir=args.data_dir)
+            print(
+                json.dumps(report, indent=2) if args.json else bench_ranking.format_ranking(report)
+            )
+        return
+    if args.workload == "judged":
+        with usage():
+            config = hj.EvolveConfig(
+                population=args.population or _EVOLVE.population,
+                generations=args.generations or 90,
+                train=dataclasses.replace(_EVOLVE.train, steps=args.steps or _EVOLVE.train.steps),
+            )
+        report = bench_judged.judged_against_trained(config, data_dir=args.data_dir)
+        print(json.dumps(report, indent=2) if args.json else bench_judged.format_judged(report))
+        return
     if args.generations is not None:
-        raise UsageError("--generations is a flag of bench --workload search")
+        raise UsageError("--generations is a flag of bench --workload search and judged")
     args.population = args.population or 256
     if args.steps is not None and args.devices != "all":
         raise UsageError("--steps only shortens bench --devices all; the protocol bench keeps 100")
