@@ -18,8 +18,8 @@ run_dir = pathlib.Path(tempfile.mkdtemp()) / "run"
 
 # %% [markdown]
 # ## Evolve
-# One generation is one jitted call: breed, train one small MLP per program in a single
-# vmapped run, select. The run writes `metrics.jsonl`, `best.json` and `summary.json`.
+# A generation breeds, rejects programs that cannot train, trains one small MLP per program in a single
+# vmapped run, and selects. The run writes `metrics.jsonl`, `best.json` and `summary.json`.
 
 # %%
 config = hj.EvolveConfig(

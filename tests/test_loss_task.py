@@ -5,9 +5,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from hivejax._src import cascade, fingerprint
 from hivejax._src.data import load_dataset
 from hivejax._src.program import make_program, random_population
-from hivejax._src.tasks.loss import LossTask
+from hivejax._src.tasks.loss import DERIVED_SPEC, LossTask
+from hivejax._src.tasks.registry import builtin
 from hivejax._src.tasks.training import TrainConfig
 
 TRAIN = TrainConfig(steps=30, batch_size=32)
@@ -72,3 +74,22 @@ def test_fused_and_reference_tasks_agree(digits):
     fused = LossTask(train=train).accuracy(pop, digits, key)
     reference = LossTask(train=train, interpreter="reference").accuracy(pop, digits, key)
     np.testing.assert_allclose(fused, reference, atol=2.0 / digits.y_test.shape[0])
+
+
+def test_derived_inputs_make_cross_entropy_three_instructions(digits):
+    # -sum_c(y * log_softmax(x)) over the derived input ls is cross-entropy: the same
+    # cascade verdict, the same fingerprint and the same training as the five-instruction
+    # builtin over the logits.
+    short = make_program(
+        DERIVED_SPEC,
+        [("r1", "mul", "y", "ls"), ("r1", "sum_c", "r1", "r1"), ("r0", "neg", "r1", "r1")],
+    )
+    task = LossTask(train=TRAIN, spec=DERIVED_SPEC)
+    population = _stack(short, builtin("cross_entropy", DERIVED_SPEC))
+    assert cascade.reasons("loss", DERIVED_SPEC, population).tolist() == [0, 0]
+    derived = fingerprint.fingerprints("loss", DERIVED_SPEC, population)
+    plain = fingerprint.fingerprint("loss", LossTask.default_spec, builtin("cross_entropy"))
+    assert derived[0] == derived[1] == plain
+    accuracy = task.accuracy(population, digits, jax.random.key(0))
+    baseline = task.baseline_accuracy(digits, jax.random.key(0))
+    np.testing.assert_allclose(accuracy, baseline[0], atol=0.01)

@@ -1,26 +1,34 @@
 """The evolution run: generations of ask, evaluate, tell, and what a run writes.
 
-One generation is one jitted call: the strategy breeds a population, the task trains one
-model per program in a single vmapped run, and the strategy takes the fitness back. The
-host only writes a metrics line per generation.
+One generation (``generation.Generation``) breeds a population, screens it with the
+rejection cascade, looks every program up in the functional-equivalence cache, trains
+what is left (a static number of places, past a hurdle) in one vmapped run, and gives
+the fitness back to the strategy. The host writes a metrics line per generation.
 
 Decisions a user should know:
 
-- Fitness is test accuracy, and the strategy minimises ``-accuracy``; a program whose
-  training went non-finite gets ``+inf``, the worst, and so does one the rejection
-  cascade turns away (``cascade``; each reason is counted in ``metrics.jsonl``). The
-  cascade screens; it saves no training yet: with static shapes every program trains.
+- A run selects under its search protocol (``protocols.SEARCH_TRAIN`` by default, the
+  ``search-<task>`` protocol, written into ``summary.json``): fitness is the accuracy on
+  a validation part of the training set, never the test set, and the strategy minimises
+  ``-accuracy``. A program whose training went non-finite gets ``+inf``, the worst, and so
+  does one the rejection cascade turns away (each reason is counted in ``metrics.jsonl``).
 - Every generation is evaluated under one evaluation key fixed for the run (derived from
-  the seed), so a program's fitness does not depend on when it was evaluated and
-  elitism compares like with like. The summary then re-scores the best program and the
-  task's baseline (cross-entropy, ReLU, Adam) on ``final_seeds`` fresh keys, paired.
+  the seed), so a program's fitness does not depend on when it was evaluated, elitism
+  compares like with like and an equivalent program may reuse a cached fitness.
+- One key overfits: the best of thousands of programs under one key is partly luck. At
+  the end a funnel re-scores the ``funnel`` best distinct programs on ``final_seeds``
+  fresh keys (still on validation) and the best of those becomes the run's best;
+  ``summary.json`` keeps both its search score and its fresh-key score. Only then is it
+  scored on the test set, trained on the whole training set and paired with the task's
+  baseline (cross-entropy, ReLU, Adam) on other fresh keys.
 - The population is held as ``islands`` stacked strategy states (one island by
   default). ``ask``/``tell`` run replicated on every device; the fitness evaluation is
   sharded over the mesh's ``pop`` axis (``parallel/mesh.py``), which changes nothing but
   float rounding (XLA compiles each device's share separately); islands exchange programs
   in a ring and select with a tournament scaled to their size (``parallel/islands.py``,
   ``island_params``).
-- Checkpoints (``parallel/checkpoint.py``) hold the states and the metrics position;
+- Checkpoints (``parallel/checkpoint.py``) hold the states, the metrics position and the
+  equivalence cache;
   keys are derived from the seed, so ``resume`` continues exactly.
 - The run directory (``run_dir.RunDir``) owns the files: a run never overwrites an earlier
   one, and ``best.json`` and ``summary.json`` are written atomically.
@@ -47,7 +55,7 @@ from hivejax._src.const_tuning import TUNERS, tune_constants
 from hivejax._src.data import Dataset, check_dataset_name, load_dataset
 from hivejax._src.equivalence_cache import EquivalenceCache
 from hivejax._src.evaluation import fitness_from_accuracy, paired_scores, population_accuracies
-from hivejax._src.generation import Generation
+from hivejax._src.generation import Generation, flatten_islands
 from hivejax._src.meta_gradient import refine_constants
 from hivejax._src.parallel.islands import Migration, island_params
 from hivejax._src.parallel.mesh import check_population, make_mesh, replicated
@@ -417,7 +425,7 @@ def _generations(run: _Run, on_generation: Callable[[dict], None] | None) -> Non
 def _front(task: ProgramTask, states) -> list[dict]:
     """The final population's Pareto front of accuracy against live length, all islands."""
     programs, fitness = jax.device_get((states.population, states.fitness))
-    flat = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), programs)
+    flat = flatten_islands(programs)
     fitness = np.where(fitness <= 0, fitness, np.inf)  # full-budget programs only
     return pareto.front(task.spec, flat, fitness.reshape(-1))
 
@@ -495,7 +503,7 @@ def _funnel(run: _Run, best: Program, best_fitness) -> tuple[Program, float | No
     """
     config, task = run.config, run.task
     programs, fitness = jax.device_get((run.states.population, run.states.fitness))
-    flat = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), programs)
+    flat = flatten_islands(programs)
     fitness = fitness.reshape(-1)
     pool = [(best, float(best_fitness))]
     pool += [
@@ -551,7 +559,7 @@ def _tune_elites(config, task, data, eval_key, states):
     fitness compare like with like; the best program changes only if a tuned elite beats it.
     """
     best_program, best_fitness = best_of(states)
-    population = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), states.population)
+    population = flatten_islands(states.population)
     order = jnp.argsort(states.fitness.reshape(-1))[: config.tune_elites]
     elites = jax.tree.map(lambda a: a[order], population)
 

@@ -47,7 +47,8 @@ def accuracy_of(fitness):
     return jnp.where(fitness <= 0, -fitness, jnp.nan)
 
 
-def _flat(population):
+def flatten_islands(population):
+    """Leaves ``[islands, n, ...]`` as ``[islands * n, ...]``: every island's members in turn."""
     return jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), population)
 
 
@@ -113,7 +114,7 @@ class Generation:
         k_ask, _ = jax.random.split(key)
         ask = jax.vmap(self._strategy.ask, in_axes=(0, 0, None))
         population, states = ask(jax.random.split(k_ask, self.islands), states, self._params)
-        flat = _flat(population)
+        flat = flatten_islands(population)
         codes = self.screen(flat) if self.screen is not None else jnp.zeros(self.size, jnp.int32)
         if self.cache is not None:
             cells, known = fingerprint.grid_cells(self.task.name, self.task.spec, flat)
@@ -134,7 +135,7 @@ class Generation:
 
     def _tell_step(self, states, population, key, g, places, real, slot_of, cached, codes):
         _, k_tell = jax.random.split(key)
-        flat = _flat(population)
+        flat = flatten_islands(population)
         slot_fitness = self._judge(jax.tree.map(lambda a: a[places], flat), real)
         fitness = jnp.where(slot_of >= 0, slot_fitness[jnp.maximum(slot_of, 0)], cached)
         tell = jax.vmap(self._strategy.tell, in_axes=(0, 0, 0, 0, None))
