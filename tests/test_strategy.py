@@ -12,7 +12,13 @@ import pytest
 
 from hivejax._src import ops
 from hivejax._src.program import ProgramSpec, is_valid, make_program
-from hivejax._src.strategy import STRATEGIES, Params, RegularizedEvolution, restart_from_best
+from hivejax._src.strategy import (
+    STRATEGIES,
+    Params,
+    RandomSearch,
+    RegularizedEvolution,
+    restart_from_best,
+)
 
 SPEC = ProgramSpec(max_length=8, num_consts=2, num_registers=4)
 POP = 16
@@ -283,3 +289,16 @@ def test_a_restart_copies_the_best_over_the_worst_members():
         member = jax.tree.map(lambda a, i=i: a[i], after.population)
         source = jax.tree.map(lambda a, i=i: a[i], state.population) if kept else best
         jax.tree.map(np.testing.assert_array_equal, member, source)
+
+
+def test_random_search_asks_fresh_programs_and_keeps_the_best():
+    strategy = RandomSearch(SPEC, population_size=8)
+    params = strategy.default_params
+    state = strategy.init(jax.random.key(0), params)
+    first, state = strategy.ask(jax.random.key(1), state, params)
+    jax.tree.map(np.testing.assert_array_equal, first, state.population)  # the initial ones
+    fitness = jnp.arange(8, dtype=jnp.float32)
+    state, _ = strategy.tell(jax.random.key(2), first, fitness, state, params)
+    fresh, _ = strategy.ask(jax.random.key(3), state, params)
+    assert not np.array_equal(fresh.op, first.op) and bool(jnp.all(is_valid(SPEC, fresh)))
+    assert float(state.best_fitness) == 0.0

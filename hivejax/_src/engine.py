@@ -63,7 +63,7 @@ from hivejax._src.program import Program, stack_programs
 from hivejax._src.program_io import canonical_record, load_program
 from hivejax._src.protocols import SEARCH_TRAIN, get_protocol
 from hivejax._src.run_dir import RunDir
-from hivejax._src.strategy import RegularizedEvolution, State
+from hivejax._src.strategy import RandomSearch, RegularizedEvolution, State
 from hivejax._src.tasks.base import ProgramTask
 from hivejax._src.tasks.loss import DERIVED_SPEC
 from hivejax._src.tasks.registry import make_task, task_type
@@ -89,6 +89,8 @@ class EvolveConfig:
     ``derived_inputs`` (loss task only): programs also read the softmax probabilities and
     log-softmax of the logits (``tasks/loss.py``). ``restart_every``: every that many
     generations a quarter of each island restarts from the best program seen (0: never).
+    ``strategy``: ``regularized_evolution``, or ``random_search``, the baseline that asks
+    fresh programs every generation (``strategy.RandomSearch``).
 
     Scale settings: ``migration`` (islands, ring interval and count; one island by
     default), ``data_parallel`` (devices on the mesh's ``data`` axis, splitting each
@@ -121,6 +123,7 @@ class EvolveConfig:
     funnel: int = 8
     derived_inputs: bool = False
     restart_every: int = 0
+    strategy: str = "regularized_evolution"
 
     def __post_init__(self):
         task_type(self.task)  # refuses an unknown task, listing the choices
@@ -156,6 +159,10 @@ class EvolveConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.derived_inputs and self.task != "loss":
             raise ValueError(f"derived inputs are the loss task's; the {self.task} task has none")
+        if self.strategy not in SEARCHES:
+            raise ValueError(
+                f"unknown strategy {self.strategy!r}; choose one of {', '.join(SEARCHES)}"
+            )
         if self.restart_every < 0:
             raise ValueError(f"restart_every must be >= 0, got {self.restart_every}")
         if self.cache < 0:
@@ -177,6 +184,9 @@ class EvolveConfig:
             and self.promoted < self.trained
         )
 
+
+SEARCHES = {"regularized_evolution": RegularizedEvolution, "random_search": RandomSearch}
+"""What ``EvolveConfig.strategy`` names."""
 
 META_GRADIENT = "meta_gradient"
 """``tune_constants`` name of the meta-gradient refinement (``meta_gradient.py``), beside
@@ -322,7 +332,7 @@ def _setup(config: EvolveConfig, run_dir: RunDir, devices, resume: bool, data_di
     if len(seeds) > config.population:
         raise ValueError(f"{len(seeds)} seed programs do not fit population {config.population}")
     data = load_dataset(config.dataset, data_dir)
-    strategy = RegularizedEvolution(spec=task.spec, population_size=island_size)
+    strategy = SEARCHES[config.strategy](spec=task.spec, population_size=island_size)
     params = island_params(strategy.default_params, island_size, config.population)
     k_init, k_eval, k_run = run_keys(config.seed)
     rep = replicated(mesh)

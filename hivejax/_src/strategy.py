@@ -363,6 +363,33 @@ class RegularizedEvolution:
         )
 
 
+@dataclasses.dataclass(frozen=True)
+class RandomSearch(RegularizedEvolution):
+    """The baseline a search must beat: every generation asks fresh programs from the
+    initialiser, and ``tell`` only keeps the best seen (``best_program``).
+
+    It runs through the same generation as evolution (cascade, cache, hurdle, funnel), so
+    ``hivejax bench --workload search`` compares the two at the same budget and with the
+    same savings. It is not in ``STRATEGIES``: it does not evolve.
+    """
+
+    @partial(jax.jit, static_argnames=("self",))
+    def ask(self, key: jax.Array, state: State, params: Params) -> tuple[Program, State]:
+        """The initial population first, then fresh random programs."""
+        fresh = random_population(
+            key,
+            self.spec,
+            self.population_size,
+            min_length=self.init_min_length,
+            max_length=self.init_max_length,
+        )
+        first = state.generation_counter == 0
+        population = jax.tree.map(
+            lambda old, new: jnp.where(first, old, new), state.population, fresh
+        )
+        return population, state
+
+
 # Every strategy here passes tests/test_strategy.py; add new ones to this registry.
 STRATEGIES: dict[str, type] = {
     "regularized_evolution": RegularizedEvolution,

@@ -244,7 +244,8 @@ def _add_bench(sub):
     p.add_argument(
         "--steps",
         type=positive,
-        help="training steps (default: the protocol's 100, search 60); for throughput only "
+        help="training steps (default: the bench protocol's 100, search and judged: the search "
+        "protocol's 400); for throughput only "
         "with --devices all, for quick checks",
     )
     p.add_argument(
@@ -544,7 +545,7 @@ def _bench_search(args):
     if args.devices or args.reference or args.baseline_script:
         raise UsageError("--devices, --reference and --baseline-script are throughput flags")
     with usage():
-        train = hj.TrainConfig(steps=args.steps or 60)
+        train = dataclasses.replace(_EVOLVE.train, steps=args.steps or _EVOLVE.train.steps)
     reports = []
     for task in args.task:
         population, generations = bench_search.BUDGETS[task]
