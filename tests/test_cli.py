@@ -130,6 +130,9 @@ def test_evolve_writes_run_and_is_deterministic(capsys, tmp_path):
         } <= set(summary)
         runs.append((lines, best))
     assert runs[0] == runs[1]
+    # Loss programs read the derived inputs by default; the run names its protocol.
+    assert runs[0][1]["spec"]["inputs"] == ["x", "y", "p", "ls"]
+    assert summary["config"]["derived_inputs"] and summary["protocol"]["name"] == "custom"
     lines = runs[0][0]
     # Elitism: the best so far never falls below a generation's best that counted.
     assert all(
@@ -143,6 +146,13 @@ def test_evolve_writes_run_and_is_deterministic(capsys, tmp_path):
     assert [e["live_length"] for e in front] == sorted({e["live_length"] for e in front})
     code, out, _ = run_cli(capsys, "show", "--front", str(tmp_path / "a"))
     assert code == 0 and len(out.splitlines()) == len(front) + 1
+
+
+def test_plain_loss_inputs_on_request(capsys, tmp_path):
+    code, _, err = _evolve(capsys, tmp_path, "--no-derived-inputs", "--generations", "1")
+    assert code == 0, err
+    best = json.loads((tmp_path / "best.json").read_text())
+    assert best["spec"]["inputs"] == ["x", "y"]
 
 
 def test_evolve_refuses_to_overwrite_a_run(capsys, tmp_path):

@@ -86,9 +86,10 @@ class EvolveConfig:
     and ``hurdle_steps`` below ``train.steps``), so small populations simply train all.
     ``evals_per_second`` counts programs judged: trained, rejected or cached. ``funnel``:
     how many of the best re-score on fresh keys before one becomes the run's best.
-    ``derived_inputs`` (loss task only): programs also read the softmax probabilities and
-    log-softmax of the logits (``tasks/loss.py``). ``restart_every``: every that many
-    generations a quarter of each island restarts from the best program seen (0: never).
+    ``derived_inputs``: loss programs also read the softmax probabilities and log-softmax
+    of the logits (``tasks/loss.py``; the other tasks have none, and ignore it).
+    ``restart_every``: every that many generations a quarter of each island restarts from
+    the best program seen (0: never).
     ``strategy``: ``regularized_evolution``, or ``random_search``, the baseline that asks
     fresh programs every generation (``strategy.RandomSearch``).
 
@@ -121,7 +122,7 @@ class EvolveConfig:
     cache: int = 4096
     cache_max_hits: int = 64
     funnel: int = 8
-    derived_inputs: bool = False
+    derived_inputs: bool = True
     restart_every: int = 0
     strategy: str = "regularized_evolution"
 
@@ -157,8 +158,6 @@ class EvolveConfig:
         for name in ("promoted", "cache_max_hits", "funnel"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.derived_inputs and self.task != "loss":
-            raise ValueError(f"derived inputs are the loss task's; the {self.task} task has none")
         if self.strategy not in SEARCHES:
             raise ValueError(
                 f"unknown strategy {self.strategy!r}; choose one of {', '.join(SEARCHES)}"
@@ -326,7 +325,7 @@ def _setup(config: EvolveConfig, run_dir: RunDir, devices, resume: bool, data_di
         )
     island_size = config.population // migration.islands
     migration.check(island_size)
-    spec = {"spec": DERIVED_SPEC} if config.derived_inputs else {}
+    spec = {"spec": DERIVED_SPEC} if config.derived_inputs and config.task == "loss" else {}
     task = make_task(config.task, config.train, **spec)
     seeds = [load_program(source, task.spec)[1] for source in config.seed_programs]
     if len(seeds) > config.population:

@@ -13,7 +13,7 @@ from hivejax._src.canonical import canonicalize, hash_of_canonical
 from hivejax._src.files import write_atomic
 from hivejax._src.formats import DecodeError
 from hivejax._src.formula import formula_of_canonical
-from hivejax._src.program import Program, ProgramSpec
+from hivejax._src.program import Program, ProgramSpec, make_program
 from hivejax._src.tasks import registry
 
 MAX_FILE_BYTES = 1 << 20
@@ -48,6 +48,15 @@ def load_program(
         return got, program
     except (DecodeError, ValueError) as e:
         raise DecodeError(f"{source}: {e}") from None
+
+
+def respec(spec: ProgramSpec, program: Program, target: ProgramSpec) -> Program:
+    """``program`` of ``spec`` re-expressed in ``target``, operand by operand name: a loss
+    of inputs ``x, y`` in the layout with derived inputs, say. ``ValueError`` if it reads a
+    name ``target`` lacks or does not fit ``target``'s capacities."""
+    doc = formats.to_json(spec, program)
+    instructions = [tuple(i) for i in doc["instructions"]]
+    return make_program(target, instructions, [float(c) for c in doc["consts"]])
 
 
 def _read(path: str) -> bytes:

@@ -9,7 +9,9 @@ with the baseline, and reports the rank correlations of their mean improvements
 The set: the task's builtins, the programs given (for example the finalists of runs), and
 ``random`` programs from the initialiser that pass the rejection cascade, drawn in batches
 until enough pass (random programs that fail it are not candidates anyone would score).
-Duplicates by canonical hash are dropped. Programs must have the task's default spec.
+Duplicates by canonical hash are dropped. Every program is ranked in the layout a search
+of the task uses (for losses, the one with derived inputs): a program file of the plain
+layout is re-expressed in it (``program_io.respec``).
 """
 
 import jax
@@ -18,18 +20,25 @@ import scipy.stats
 
 import hivejax as hj
 from hivejax._src.program import stack_programs
+from hivejax._src.program_io import respec
 from hivejax._src.protocols import population_improvements
+from hivejax._src.tasks.loss import DERIVED_SPEC
 
 RANDOM_BATCH = 512
 """Programs drawn from the initialiser per batch while looking for ones that pass."""
 MAX_RANDOM_BATCHES = 64
 
 
+def search_spec(task: str) -> hj.ProgramSpec:
+    """The program layout a search of ``task`` evolves by default."""
+    return DERIVED_SPEC if task == "loss" else hj.make_task(task).spec
+
+
 def candidates(task: str, sources, random: int, seed: int) -> list[tuple[str, hj.Program]]:
     """``(label, program)`` of the builtins, the given sources and passing random programs."""
-    spec = hj.make_task(task).spec
-    found = [(f"builtin:{n}", hj.builtin(n)) for n in hj.builtin_names(task)]
-    found += [(src, hj.load_program(src, spec)[1]) for src in sources]
+    spec = search_spec(task)
+    found = [(f"builtin:{n}", hj.builtin(n, spec)) for n in hj.builtin_names(task)]
+    found += [(src, respec(*hj.load_program(src), spec)) for src in sources]
     key = jax.random.key(seed)
     drawn = 0
     for i in range(MAX_RANDOM_BATCHES):
@@ -64,15 +73,15 @@ def ranking(
     search = search or hj.get_protocol(f"search-{task}")
     validator = validator or hj.get_protocol(f"validator-{task}")
     programs = candidates(task, sources, random, seed)
+    spec = search_spec(task)
     stacked = stack_programs([p for _, p in programs])
     scores = {}
     for protocol in (search, validator):
-        gains, _ = population_improvements(protocol, stacked, data_dir=data_dir)
+        gains, _ = population_improvements(protocol, stacked, spec=spec, data_dir=data_dir)
         scores[protocol.name] = gains.mean(axis=1)
     a, b = scores[search.name], scores[validator.name]
     rho = scipy.stats.spearmanr(a, b).statistic
     tau = scipy.stats.kendalltau(a, b).statistic
-    spec = hj.make_task(task).spec
     rows = [
         {
             "program": label,

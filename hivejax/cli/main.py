@@ -88,9 +88,9 @@ def _add_evolve(sub):
         help="start from these programs (paths or builtin:NAME) as well as random ones",
     )
     p.add_argument(
-        "--derived-inputs",
+        "--no-derived-inputs",
         action="store_true",
-        help="loss programs also read softmax(x) as p and log_softmax(x) as ls",
+        help="loss programs read only x and y, not also softmax(x) as p and log_softmax(x) as ls",
     )
     p.add_argument(
         "--seed-builtins",
@@ -327,7 +327,7 @@ def _evolve_config(args) -> hj.EvolveConfig:
         promoted=args.promoted,
         cache=args.cache,
         funnel=args.funnel,
-        derived_inputs=args.derived_inputs,
+        derived_inputs=not args.no_derived_inputs,
         restart_every=args.restart_every,
     )
 

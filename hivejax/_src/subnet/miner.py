@@ -115,6 +115,7 @@ class MinerConfig:
             seed_programs=seed_programs,
             train=self.protocol.train_config(model),
             final_seeds=1,
+            derived_inputs=False,  # the subnet's programs have the task's default spec
             checkpoint_every=1,
             keep_checkpoints=1,
         )
