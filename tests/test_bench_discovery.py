@@ -4,6 +4,7 @@ import dataclasses
 import json
 
 import numpy as np
+import pytest
 
 import hivejax as hj
 from hivejax.cli import bench_ranking
@@ -39,6 +40,7 @@ def test_ranking_scores_builtins_given_and_random_programs_under_both_protocols(
     assert "Spearman" in bench_ranking.format_ranking(report)
 
 
+@pytest.mark.slow  # a whole search and a training run; the engine's tests cover the parts
 def test_judged_rate_is_compared_with_training_every_program(capsys):
     argv = ["bench", "--workload", "judged", "--population", "8", "--generations", "1"]
     assert main([*argv, "--steps", "5", "--json"]) == 0
