@@ -116,9 +116,9 @@ class EvolveConfig:
     tune_elites: int = 4
     tune_generations: int = 8
     cascade: bool = True
-    survivors: int | None = 64
+    survivors: int | None = 32
     hurdle_steps: int | None = 100
-    promoted: int = 16
+    promoted: int = 8
     cache: int = 4096
     cache_max_hits: int = 64
     funnel: int = 8
