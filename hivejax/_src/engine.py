@@ -520,8 +520,10 @@ def _funnel(run: _Run, best: Program, best_fitness) -> tuple[Program, float | No
     ]
     chosen, hashes = [], set()
     for program, f in pool:
+        if len(chosen) == config.funnel:
+            break
         h = canonical_hash(task.spec, program)
-        if f <= 0 and h not in hashes and len(chosen) < config.funnel:
+        if f <= 0 and h not in hashes:
             chosen.append((program, -f, h))
             hashes.add(h)
     if not chosen:
