@@ -92,6 +92,12 @@ def _take(population: Program, index: jax.Array) -> Program:
     return jax.tree.map(lambda x: x[index], population)
 
 
+def _initial_first(state: State, new: Program) -> Program:
+    """What ``ask`` returns: the initial population in the first generation, else ``new``."""
+    first = state.generation_counter == 0
+    return jax.tree.map(lambda old, n: jnp.where(first, old, n), state.population, new)
+
+
 def restart_from_best(state: State, count: int) -> State:
     """Replace the ``count`` worst members by copies of the best program seen (a restart).
 
@@ -222,17 +228,21 @@ class RegularizedEvolution:
         _check_concrete_range("parsimony", params.parsimony, 0.0)
         check_mutation_params(params.mutation)
 
-    @partial(jax.jit, static_argnames=("self",))
-    def init(self, key: jax.Array, params: Params) -> State:
-        """A random initial population, not yet evaluated (fitness ``+inf``)."""
-        self.validate_params(params)
-        population = random_population(
+    def _fresh(self, key: jax.Array) -> Program:
+        """``population_size`` programs from the initialiser."""
+        return random_population(
             key,
             self.spec,
             self.population_size,
             min_length=self.init_min_length,
             max_length=self.init_max_length,
         )
+
+    @partial(jax.jit, static_argnames=("self",))
+    def init(self, key: jax.Array, params: Params) -> State:
+        """A random initial population, not yet evaluated (fitness ``+inf``)."""
+        self.validate_params(params)
+        population = self._fresh(key)
         return State(
             population=population,
             fitness=jnp.full((self.population_size,), jnp.inf, jnp.float32),
@@ -246,12 +256,7 @@ class RegularizedEvolution:
     def ask(self, key: jax.Array, state: State, params: Params) -> tuple[Program, State]:
         """Programs to evaluate: the initial population first, then bred children."""
         self.validate_params(params)
-        children = self._breed(key, state, params)
-        first = state.generation_counter == 0
-        population = jax.tree.map(
-            lambda old, new: jnp.where(first, old, new), state.population, children
-        )
-        return population, state
+        return _initial_first(state, self._breed(key, state, params)), state
 
     @partial(jax.jit, static_argnames=("self",))
     def tell(
