@@ -4,6 +4,8 @@ import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
+import gc  # noqa: E402
+
 import jax  # noqa: E402
 import pytest  # noqa: E402
 
@@ -22,6 +24,21 @@ def spec():
 def _cache_dir(tmp_path_factory):
     # Keep generated datasets out of the user's home, but share them across the session.
     os.environ.setdefault("HIVEJAX_CACHE", str(tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _free_executables():
+    """Free each module's compiled executables when it ends.
+
+    XLA's CPU backend maps a few memory regions per loaded executable, and JAX's caches
+    keep every executable alive. The whole suite compiles thousands of them in one process:
+    about 100 new maps a second, past Linux's default vm.max_map_count (65530) after some
+    20 minutes, where the compiler then crashes (SIGSEGV or SIGABRT) in whichever test
+    happens to be compiling.
+    """
+    yield
+    jax.clear_caches()
+    gc.collect()
 
 
 CHANCE = 0.2  # accuracy of 10-class runs that learned next to nothing
