@@ -3,6 +3,9 @@
 import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# In-process tests leave JAX's persistent compilation cache off, so no test reads what an
+# earlier one compiled; tests/test_chunks.py turns it on in subprocesses.
+os.environ["HIVEJAX_COMPILATION_CACHE"] = "off"
 
 import gc  # noqa: E402
 

@@ -14,9 +14,17 @@ of them. This interpreter instead:
    into the operand adjoints, with a sum for reductions. Nothing about the unselected
    ops is kept.
 
-Both passes are written for one program; their batching rule (``_per_program``) loops
-over the population rather than letting ``vmap`` turn the op switch into a select over
-every op.
+Both passes are written for one program. How a population runs them is the one choice
+between two interpreters that share everything else:
+
+- **fused** (``vectorised=False``): the batching rule (``_per_program``) loops over the
+  population, so each program runs only its own live instructions and only the op each
+  one selects. Right where each op is cheap next to a dispatch: on a CPU.
+- **select** (``vectorised=True``): plain ``vmap``. The op switch becomes a select over
+  every op's value and partials for the whole population, slot by slot, up to the
+  population's largest live count, with no loop over programs, so XLA fuses each slot
+  into a few wide kernels. Right where width is free and sequential steps are not: on a
+  GPU or TPU.
 
 For a reduction ``v = broadcast(r(a))`` the adjoint is ``da = pa * R(g)``, where ``R`` sums
 ``g`` over the reduced axes and ``pa = d sum(r(a)) / da``; this is exact because every
@@ -145,26 +153,28 @@ def _per_program(fn):
 
 
 @functools.cache
-def _passes(spec: ProgramSpec):
-    forward = _per_program(functools.partial(_forward_one, spec))
-    backward = _per_program(functools.partial(_backward_one, spec))
-    return forward, backward
+def _passes(spec: ProgramSpec, vectorised: bool):
+    forward = functools.partial(_forward_one, spec)
+    backward = functools.partial(_backward_one, spec)
+    if vectorised:
+        return forward, backward
+    return _per_program(forward), _per_program(backward)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
-def _run(spec, code, inputs, consts, count):
-    return _run_fwd(spec, code, inputs, consts, count)[0]
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+def _run(spec, vectorised, code, inputs, consts, count):
+    return _run_fwd(spec, vectorised, code, inputs, consts, count)[0]
 
 
-def _run_fwd(spec, code, inputs, consts, count):
-    forward, _ = _passes(spec)
+def _run_fwd(spec, vectorised, code, inputs, consts, count):
+    forward, _ = _passes(spec, vectorised)
     out, partials = forward(code, count, operand_values(spec, inputs, consts))
     return out, (code, count, partials)
 
 
-def _run_bwd(spec, residuals, g_out):
+def _run_bwd(spec, vectorised, residuals, g_out):
     code, count, partials = residuals
-    _, backward = _passes(spec)
+    _, backward = _passes(spec, vectorised)
     g_inputs, g_consts = backward(code, count, partials, g_out)
     no_grad = lambda a: np.zeros(np.shape(a), jax.dtypes.float0)
     return jax.tree.map(no_grad, code), tuple(g_inputs), g_consts, no_grad(count)
@@ -173,12 +183,13 @@ def _run_bwd(spec, residuals, g_out):
 _run.defvjp(_run_fwd, _run_bwd)
 
 
-def run(spec: ProgramSpec, program: Program, inputs) -> jax.Array:
+def run(spec: ProgramSpec, program: Program, inputs, vectorised: bool = False) -> jax.Array:
     """The first output ``r0`` of ``program`` on ``inputs``: the fast interpreter.
 
     Compacts the program (``compact``) and runs its live instructions. Same meaning as
     ``interpreter.run`` (the reference); differentiable with respect to ``inputs`` and
     ``program.consts`` through the fused backward pass. One program; vmap for a population.
+    ``vectorised``: see ``outputs``.
 
     Example:
       >>> from hivejax._src.program import make_program
@@ -188,13 +199,17 @@ def run(spec: ProgramSpec, program: Program, inputs) -> jax.Array:
       >>> float(run(spec, p, (x, y)).sum())
       6.0
     """
-    return outputs(spec, compact(spec, program)[0], inputs)[0]
+    return outputs(spec, compact(spec, program)[0], inputs, vectorised)[0]
 
 
-def outputs(spec: ProgramSpec, program: Program, inputs) -> jax.Array:
+def outputs(spec: ProgramSpec, program: Program, inputs, vectorised: bool = False) -> jax.Array:
     """All outputs ``[spec.outputs, *shape]`` of a ``program`` already passed through
     ``compact``: it runs the first ``program.length`` instructions, which after ``compact``
     are exactly the live ones. Tasks compact a population once, outside the training loop.
+
+    ``vectorised``: under ``vmap``, select over every op across the population (the
+    ``select`` interpreter) instead of looping over programs (``fused``); see the module
+    docstring. The value and gradient are the same either way.
     """
     code = (program.op, program.dst, program.src1, program.src2)
-    return _run(spec, code, tuple(inputs), program.consts, program.length)
+    return _run(spec, vectorised, code, tuple(inputs), program.consts, program.length)

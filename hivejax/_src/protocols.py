@@ -141,7 +141,7 @@ def run_protocol(
     epoch: int | None = None,
     *,
     spec: ProgramSpec | None = None,
-    interpreter: str = "fused",
+    interpreter: str = "auto",
     data_dir=None,
 ) -> dict:
     """Score ``program`` under ``protocol``: paired with the baseline on every cell and seed.
@@ -152,7 +152,7 @@ def run_protocol(
       epoch: None for the seeds ``0..seeds-1``; else the epoch the seeds derive from.
       spec: the program's spec (default: the task's); its inputs, outputs and op set must be
         the task's, or ``ValueError``.
-      interpreter: ``"fused"`` or ``"reference"``.
+      interpreter: one of ``interpreters.CHOICES`` (see ``ProgramTask``).
       data_dir: where file-based data sets are (``data.load_dataset``).
 
     Returns:
@@ -200,7 +200,7 @@ def population_improvements(
     epoch: int | None = None,
     *,
     spec: ProgramSpec | None = None,
-    interpreter: str = "fused",
+    interpreter: str = "auto",
     data_dir=None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Paired improvements and broken flags ``[P, cells * seeds]`` of a whole population.

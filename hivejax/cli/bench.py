@@ -3,9 +3,9 @@
 One fitness evaluation trains a fresh MLP for the protocol's steps with a program as its
 loss and measures test accuracy. In one process it times:
 
-- the fused interpreter on a population of random programs (the engine's initialiser);
-- optionally the reference interpreter (plain jnp autodiff through every op), the naive
-  design the fused one replaces;
+- each interpreter asked for (``interpreters.CHOICES``; ``all`` for every one) on a
+  population of random programs (the engine's initialiser); ``reference`` (plain jnp
+  autodiff through every op) is the naive design the others replace;
 - the ceiling: the same engine with the loss hard-coded as optax softmax cross-entropy;
 - optionally the sequential DEAP + PyTorch baseline script, run as a subprocess.
 
@@ -121,17 +121,26 @@ def bench(
     population: int = 256,
     dataset: str = "mnist1d",
     repeats: int = 3,
-    reference: bool = False,
+    interpreters: tuple[str, ...] = ("auto",),
     baseline_script: str | None = None,
     baseline_genomes: int = 48,
     seed: int = 0,
     data_dir=None,
+    steps: int | None = None,
 ) -> dict:
-    """Measure evaluations per second; see the module docstring."""
+    """Measure evaluations per second; see the module docstring.
+
+    ``steps`` (default: the protocol's) shortens training, for quick checks only.
+
+    The report has one entry per interpreter (``auto`` resolved to its name, under
+    ``auto``) and ``<name>_over_ceiling`` for each, ``<name>_over_deap_torch`` with the
+    baseline script.
+    """
     if population < 1 or repeats < 1:
         raise ValueError("population and repeats must be positive")
+    names = dict.fromkeys(hj.resolve_interpreter(name) for name in interpreters)
     data = hj.load_dataset(dataset, data_dir)
-    train = hj.TrainConfig()
+    train = hj.TrainConfig() if steps is None else hj.TrainConfig(steps=steps)
     key = jax.random.key(seed)
     k_pop, k_eval = jax.random.split(key)
     spec = hj.LossTask().spec
@@ -140,35 +149,29 @@ def bench(
         "protocol": {"dataset": dataset, "population": population, **train.__dict__},
         "machine": machine(),
     }
-    fused = hj.LossTask(train=train, interpreter="fused")
-    report["fused"] = _throughput(fused.accuracy, (programs, data), population, repeats, k_eval)
-    ceiling = lambda d, k: fused.baseline_accuracy(d, k, population)
+    if "auto" in interpreters:
+        report["auto"] = hj.resolve_interpreter("auto")
+    for name in names:
+        task = hj.LossTask(train=train, interpreter=name)
+        report[name] = _throughput(task.accuracy, (programs, data), population, repeats, k_eval)
+    ceiling = lambda d, k: hj.LossTask(train=train).baseline_accuracy(d, k, population)
     report["ceiling"] = _throughput(ceiling, (data,), population, repeats, k_eval)
-    fused_rate = report["fused"]["evals_per_second"]
-    report["fused_over_ceiling"] = fused_rate / report["ceiling"]["evals_per_second"]
-    if reference:
-        naive = hj.LossTask(train=train, interpreter="reference")
-        report["reference"] = _throughput(
-            naive.accuracy, (programs, data), population, repeats, k_eval
-        )
-        report["reference_over_ceiling"] = (
-            report["reference"]["evals_per_second"] / report["ceiling"]["evals_per_second"]
-        )
+    base = None
     if baseline_script:
         base = run_baseline_script(baseline_script, baseline_genomes, dataset)
         report["deap_torch"] = base
-        report["fused_over_deap_torch"] = fused_rate / base["evals_per_s"]
-        if reference:
-            report["reference_over_deap_torch"] = (
-                report["reference"]["evals_per_second"] / base["evals_per_s"]
-            )
+    for name in names:
+        rate = report[name]["evals_per_second"]
+        report[f"{name}_over_ceiling"] = rate / report["ceiling"]["evals_per_second"]
+        if base:
+            report[f"{name}_over_deap_torch"] = rate / base["evals_per_s"]
     return report
 
 
 def format_report(report: dict) -> str:
     """The lines ``hivejax bench`` prints for a ``bench`` report."""
     lines = []
-    for name in ("fused", "reference", "ceiling"):
+    for name in (*hj.INTERPRETERS, "ceiling"):
         if name in report:
             r = report[name]
             lines.append(

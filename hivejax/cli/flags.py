@@ -89,3 +89,24 @@ def add_data_dir_flag(p):
     p.add_argument(
         "--data-dir", metavar="DIR", help="where dataset files are (default: $HIVEJAX_DATA)"
     )
+
+
+def chunk_size(text):
+    """An argparse type: ``auto`` or a positive integer (programs trained at once)."""
+    return text if text == "auto" else positive(text)
+
+
+def add_interpreter_flag(p, several: bool = False):
+    """``--interpreter``: one of ``hj.INTERPRETER_CHOICES``, or with ``several`` a list
+    where ``all`` stands for every interpreter."""
+    help = "which interpreter trains the programs (auto: the measured best for the backend)"
+    if several:
+        p.add_argument(
+            "--interpreter",
+            nargs="+",
+            choices=(*hj.INTERPRETER_CHOICES, "all"),
+            default=["auto"],
+            help=help + "; several, or all, are timed side by side",
+        )
+    else:
+        p.add_argument("--interpreter", choices=hj.INTERPRETER_CHOICES, default="auto", help=help)

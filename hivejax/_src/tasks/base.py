@@ -13,13 +13,11 @@ from typing import ClassVar
 
 import jax
 
-from hivejax._src import fused, interpreter
+from hivejax._src import chunks, interpreters
 from hivejax._src.data import Dataset
 from hivejax._src.program import Program, ProgramSpec
 from hivejax._src.tasks import training
 from hivejax._src.tasks.training import TrainConfig
-
-INTERPRETERS = ("fused", "reference")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,12 +29,16 @@ class ProgramTask:
       train: the inner-training protocol.
       spec: program capacities (default: ``default_spec``); its inputs, outputs and op set
         must be the task's, its sizes may differ.
-      interpreter: ``"fused"`` (fast path) or ``"reference"`` (plain jnp autodiff).
+      interpreter: one of ``interpreters.CHOICES``; ``"auto"`` picks per backend
+        (``interpreters.resolve``), ``"reference"`` is plain jnp autodiff.
+      chunk_size: train at most this many programs at once (``chunks.py``; None: the
+        whole population), to bound memory; the accuracies are the same.
     """
 
     train: TrainConfig = TrainConfig()
     spec: ProgramSpec | None = None
-    interpreter: str = "fused"
+    interpreter: str = "auto"
+    chunk_size: int | None = None
 
     name: ClassVar[str]
     baseline: ClassVar[str]  # the builtin program that is the hand-designed component
@@ -47,10 +49,9 @@ class ProgramTask:
         if self.spec is None:
             object.__setattr__(self, "spec", self.default_spec)
         self.check_spec(self.spec)
-        if self.interpreter not in INTERPRETERS:
-            raise ValueError(
-                f"interpreter must be one of {', '.join(INTERPRETERS)}, got {self.interpreter!r}"
-            )
+        if self.chunk_size is not None and self.chunk_size < 1:
+            raise ValueError(f"chunk_size must be at least 1 (or None), got {self.chunk_size}")
+        interpreters.check(self.interpreter)
 
     @classmethod
     def fits(cls, spec: ProgramSpec) -> bool:
@@ -85,15 +86,14 @@ class ProgramTask:
 
         ``data_axis``: split each batch over this mesh axis (see ``train_population``).
         """
-        spec = self.spec
-        if self.interpreter == "reference":
-            run = lambda p, *inputs: interpreter.outputs(spec, p, inputs)
-        else:
-            programs, _ = jax.vmap(lambda p: fused.compact(spec, p))(programs)
-            run = lambda p, *inputs: fused.outputs(spec, p, inputs)
-        return training.train_population(
-            self.train, programs, data, key, data_axis, **self.components(run)
-        )
+
+        def train(programs):
+            programs, run = interpreters.population_runner(self.interpreter, self.spec, programs)
+            return training.train_population(
+                self.train, programs, data, key, data_axis, **self.components(run)
+            )
+
+        return chunks.in_chunks(train, programs, self.chunk_size)
 
     def baseline_accuracy(self, data: Dataset, key: jax.Array, copies: int = 1) -> jax.Array:
         """Accuracy of the baseline under ``key``, ``copies`` times (the hard-coded ceiling)."""
