@@ -29,6 +29,12 @@ from hivejax._src import ops
 OP_SETS: dict[str, tuple[int, ...]] = {
     "all": tuple(range(ops.NUM_OPS)),
     "elementwise": tuple(i for i, op in enumerate(ops.OPS) if op.kind == ops.ELEMENTWISE),
+    # Koza's symbolic-regression function set, which Uy et al. (2011) kept for the Nguyen
+    # problems: + - * / sin cos exp log, with hivejax's protected div, log and exp. ``copy``
+    # is in every set: it pads programs and marks no-ops.
+    "koza": tuple(
+        ops.OP_INDEX[n] for n in ("add", "sub", "mul", "div", "sin", "cos", "exp", "log", "copy")
+    ),
 }
 
 
@@ -46,7 +52,8 @@ class ProgramSpec:
       outputs: how many outputs the program returns, ``r0 .. r{outputs-1}``.
       op_set: ``"all"`` ops, or only the ``"elementwise"`` ones, for programs applied
         elementwise to tensors of any shape (activations, optimizer update rules), where a
-        reduction would mix unrelated elements.
+        reduction would mix unrelated elements, or ``"koza"``, the symbolic-regression
+        function set (``tasks/regression.py``).
     """
 
     inputs: tuple[str, ...] = ("x", "y")

@@ -2,6 +2,11 @@
 
 The registry sits above both the tasks and the builtin programs, so it is where a builtin
 gets its default shape: the spec of the task it belongs to.
+
+``TASKS`` are the training tasks, whose programs are components of a network: every
+protocol, the subnet and the conformance suite cover each of them. Symbolic regression
+(``tasks/regression.py``) is a search workload beside them, not one of them; its
+programs still load (``task_of_spec``), and ``hivejax evolve --task regression`` runs it.
 """
 
 from hivejax._src.builtins import BUILTINS, TASK_OF
@@ -10,6 +15,7 @@ from hivejax._src.tasks.activation import ActivationTask
 from hivejax._src.tasks.base import ProgramTask
 from hivejax._src.tasks.loss import LossTask
 from hivejax._src.tasks.optimizer import OptimizerTask
+from hivejax._src.tasks.regression import RegressionTask
 from hivejax._src.tasks.training import TrainConfig
 
 TASK_TYPES: dict[str, type[ProgramTask]] = {
@@ -32,7 +38,8 @@ def make_task(name: str, train: TrainConfig | None = None, **kw) -> ProgramTask:
 
 
 def task_of_spec(spec: ProgramSpec) -> type[ProgramTask]:
-    """The task whose programs have ``spec``'s inputs, outputs and op set.
+    """The task whose programs have ``spec``'s inputs, outputs and op set (a training task
+    first, then ``RegressionTask``).
 
     A program that fits no task cannot be trained, shown as a component or scored, so
     loaders refuse it with this ``ValueError``.
@@ -41,7 +48,7 @@ def task_of_spec(spec: ProgramSpec) -> type[ProgramTask]:
       >>> task_of_spec(ProgramSpec(inputs=("x",), op_set="elementwise")).name
       'activation'
     """
-    for task in TASK_TYPES.values():
+    for task in (*TASK_TYPES.values(), RegressionTask):
         if task.fits(spec):
             return task
     shapes = "; ".join(
@@ -49,6 +56,7 @@ def task_of_spec(spec: ProgramSpec) -> type[ProgramTask]:
         f"output(s), {t.default_spec.op_set} ops"
         for t in TASK_TYPES.values()
     )
+    shapes += "; regression: inputs x or x, y, 1 output, koza or elementwise ops"
     raise ValueError(
         f"a program with inputs {', '.join(spec.inputs)}, {spec.outputs} output(s) and "
         f"{spec.op_set} ops fits no task ({shapes})"
