@@ -26,8 +26,8 @@ errors)::
      "instructions": [["r1", "sub", "x", "y"], ["r0", "square", "r1", "r1"]],
      "consts": [0.0, 0.0, 0.0, 0.0]}
 
-JSON, version 2: the same, with ``"outputs": N`` and ``"op_set": "all" | "elementwise"``
-in ``spec``.
+JSON, version 2: the same, with ``"outputs": N`` and ``"op_set"`` (``"all"``,
+``"elementwise"`` or ``"koza"``) in ``spec``.
 
 Binary, version 1 (``to_bytes``; all integers are uint8, nothing may follow the constants)::
 
@@ -40,7 +40,7 @@ Binary, version 1 (``to_bytes``; all integers are uint8, nothing may follow the 
     consts  4*K       float32, little-endian
 
 Binary, version 2: the same, with two more bytes after ``spec``: ``outputs`` (1..W) and
-``op_set`` (0 all, 1 elementwise).
+``op_set`` (0 all, 1 elementwise, 2 koza).
 
 Decoded programs hold ``jax.numpy`` arrays with the dtypes of ``Program`` (int32 code and
 length, float32 constants), ready for jitted code.

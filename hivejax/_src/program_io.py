@@ -1,14 +1,15 @@
 """Programs by name: ``builtin:NAME`` or a file, loaded strictly and saved atomically.
 
 Everything that takes a program from a user (the CLI, seed programs of a run, the
-notebooks) goes through ``load_program``; files are decoded by ``formats.decode`` and must
-fit one of the tasks (``tasks.registry.task_of_spec``), so a program whose spec names
+notebooks) goes through ``load_program``; files are decoded by ``formats.decode`` (or, for
+the original subnet's genomes, ``best_gene.json`` and ``.deap`` files, by ``deap_format``)
+and must fit one of the tasks (``tasks.registry.task_of_spec``), so a program whose spec names
 inputs no task binds is refused when it is read, not when it is trained.
 """
 
 import os
 
-from hivejax._src import formats
+from hivejax._src import deap_format, formats
 from hivejax._src.canonical import canonicalize, hash_of_canonical
 from hivejax._src.files import write_atomic
 from hivejax._src.formats import DecodeError
@@ -22,10 +23,13 @@ MAX_FILE_BYTES = 1 << 20
 def load_program(
     source: str | os.PathLike, spec: ProgramSpec | None = None
 ) -> tuple[ProgramSpec, Program]:
-    """A program by name: ``builtin:NAME`` or the path of a JSON or binary file.
+    """A program by name: ``builtin:NAME`` or the path of a JSON or binary file, or of an
+    original subnet genome (``deap_format``: a ``best_gene.json``, or a ``.deap`` file
+    holding a bare DEAP expression).
 
     ``spec``: the shape the caller needs. A builtin is built in it (default: its task's
-    spec); a file carries its own, which must then equal it.
+    spec); a file carries its own, which must then equal it; a genome is imported into it
+    (default: the loss task's ``x, y`` layout, grown to fit).
     Every failure (unknown builtin, missing or unreadable file, bad content, a shape that
     fits no task or not ``spec``) raises ``DecodeError`` with a one-line message that
     starts with ``source``.
@@ -41,7 +45,11 @@ def load_program(
             name = source.removeprefix("builtin:")
             spec = spec or registry.builtin_spec(name)
             return spec, registry.builtin(name, spec)
-        got, program = formats.decode(_read(source))
+        data = _read(source)
+        if deap_format.is_deap_file(source, data):
+            got, program = deap_format.decode_file(source, data, spec)
+        else:
+            got, program = formats.decode(data)
         registry.task_of_spec(got)
         if spec is not None and got != spec:
             raise ValueError(f"program shape {got} does not match the needed {spec}")
