@@ -188,6 +188,27 @@ def test_emissions(chain):
         chain.emissions(2)
 
 
+def test_weight_history_and_shares(chain):
+    for hotkey in ("m0", "m1"):
+        chain.register(hotkey)
+    chain.register("v0", stake=1.0, validator=True)
+    chain.register("v1", stake=1.0, validator=True)
+    assert chain.weight_history() == [] and chain.shares(0)["m0"] == 0.0
+    chain.set_weights("v1", {0: 1.0})
+    chain.set_weights("v0", {0: 1.0, 1: 1.0})
+    chain.advance(rules.TEMPO)
+    chain.set_weights("v0", {})  # all zero: a set with no rows still counts
+    history = chain.weight_history()
+    assert [(b, v) for b, v, _ in history] == [(0, 2), (0, 3), (rules.TEMPO, 2)]
+    assert history[0][2] == {0: 65535, 1: 65535} and history[2][2] == {}
+    # Shares at a block count the weights set at or before it; a tempo's emission is the
+    # share at its last block.
+    assert chain.shares(rules.TEMPO - 1) == chain.emissions(0)
+    assert chain.shares(rules.TEMPO) == {"m0": 1.0, "m1": 0.0, "v0": 0.0, "v1": 0.0}
+    with pytest.raises(ValueError, match="block"):
+        chain.shares(-1)
+
+
 # --- consensus and rules, as pure functions ---
 
 

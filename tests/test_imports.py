@@ -19,7 +19,10 @@ import hivejax
 
 ROOT = pathlib.Path(hivejax.__file__).parent
 # Modules of an optional extra, by the package they need; only they may import it.
-EXTRAS = {"hivejax._src.subnet.bittensor_chain": "bittensor"}
+EXTRAS = {
+    "hivejax._src.subnet.bittensor_chain": "bittensor",
+    "hivejax._src.plotting.figures": "matplotlib",
+}
 
 # Function-level imports that must stay late, each with its reason (and a comment in place).
 LATE = {
@@ -29,6 +32,8 @@ LATE = {
     ("hivejax._src.data", "sklearn.datasets"): "slow to import, only one data set needs it",
     ("hivejax._src.subnet.connect", "hivejax._src.subnet.bittensor_chain"): "the [neurons] "
     "extra: only a network chain needs bittensor",
+    ("hivejax._src.plotting.figures", "matplotlib"): "the [plots] extra: only drawing a "
+    "figure needs it",
 }
 
 

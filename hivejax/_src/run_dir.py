@@ -24,6 +24,8 @@ from hivejax._src.files import write_json_atomic
 from hivejax._src.parallel.checkpoint import Checkpointer, read_record, restore_state
 
 METRICS = "metrics.jsonl"
+BEST = "best.json"
+SUMMARY = "summary.json"
 
 
 class RunDir:
@@ -87,6 +89,28 @@ class RunDir:
     def save_checkpoint(self, step: int, state, record: dict) -> None:
         """Checkpoint ``step``: the state (fetched to host) and its JSON record."""
         self._checkpointer.save(step, jax.device_get(state), record)
+
+    def read_metrics(self) -> list[dict]:
+        """The metrics lines written so far; a last line still being written is left out."""
+        path = self.path / METRICS
+        text = path.read_text()
+        lines = text.splitlines()
+        if text and not text.endswith("\n"):
+            lines = lines[:-1]
+        try:
+            return [json.loads(line) for line in lines if line.strip()]
+        except ValueError as e:
+            raise ValueError(f"{path} is not one JSON object per line: {e}") from None
+
+    def read_json(self, name: str) -> dict | None:
+        """The JSON file ``name`` of the directory, ``None`` if it is not there (yet)."""
+        path = self.path / name
+        if not path.exists():
+            return None
+        try:
+            return json.loads(path.read_text())
+        except ValueError as e:
+            raise ValueError(f"{path} is not valid JSON: {e}") from None
 
     def write_json(self, name: str, obj) -> None:
         """Write ``name`` in the directory atomically (process 0 only)."""

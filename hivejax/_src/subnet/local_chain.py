@@ -66,6 +66,12 @@ _LATEST_WEIGHTS = """
     ORDER BY s.validator, w.miner
 """
 
+_WEIGHT_HISTORY = """
+    SELECT s.block, s.validator, w.miner, w.weight FROM weight_sets s
+    LEFT JOIN weights w ON w.validator = s.validator AND w.block = s.block
+    ORDER BY s.block, s.validator, w.miner
+"""
+
 
 class LocalChain(RuledChain):
     """The chain in SQLite file ``path``, created if missing.
@@ -252,3 +258,11 @@ class LocalChain(RuledChain):
             if miner is not None:
                 row[miner] = weight
         return out
+
+    def _weight_history(self, tx: sqlite3.Connection) -> list[tuple[int, int, dict[int, int]]]:
+        out: dict[tuple[int, int], dict[int, int]] = {}
+        for block, validator, miner, weight in tx.execute(_WEIGHT_HISTORY):
+            row = out.setdefault((block, validator), {})
+            if miner is not None:
+                row[miner] = weight
+        return [(block, validator, row) for (block, validator), row in out.items()]

@@ -38,6 +38,8 @@ from hivejax._src.subnet.reveal import HashCommit, Reveal, parse
 from hivejax._src.tasks.registry import task_type
 
 WALLET = "local"
+CHAIN = "chain.sqlite"
+"""The chain file of a local subnet directory."""
 STOP_SECONDS = 30.0
 """How long a neuron may take to stop after SIGINT before it is killed."""
 
@@ -110,7 +112,7 @@ def _names(config: LocalSubnetConfig) -> list[tuple[str, str]]:
 
 
 def _command(directory, config: LocalSubnetConfig, name: str, role: str, i: int, poll: float):
-    chain = directory / "chain.sqlite"
+    chain = directory / CHAIN
     cmd = [sys.executable, "-m", "hivejax", "subnet", role, "--subtensor.network", LOCAL]
     cmd += ["--chain.path", str(chain), "--wallet.name", WALLET, "--wallet.hotkey", name]
     cmd += ["--task", config.task, "--protocol", config.protocol_of().name]
@@ -148,7 +150,7 @@ def run_local_subnet(
     """
     directory = pathlib.Path(directory)
     (directory / "logs").mkdir(parents=True, exist_ok=True)
-    chain = LocalChain(directory / "chain.sqlite", blocks_per_second=config.blocks_per_second)
+    chain = LocalChain(directory / CHAIN, blocks_per_second=config.blocks_per_second)
     names = _names(config)
     for name, role in names:
         validator = role == "validator"

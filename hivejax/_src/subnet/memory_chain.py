@@ -94,3 +94,7 @@ class MemoryChain(RuledChain):
             if earlier:
                 out[uid] = dict(earlier[-1])
         return out
+
+    def _weight_history(self, tx: _State) -> list[tuple[int, int, dict[int, int]]]:
+        rows = [(b, uid, dict(w)) for uid, history in tx.weights.items() for b, w in history]
+        return sorted(rows, key=lambda row: row[:2])

@@ -142,9 +142,22 @@ class RuledChain(Chain):
                 raise ValueError(f"tempo {tempo_index} has not started (now tempo {current})")
             neurons = self._neurons(tx)
             weights = self._weights_before(tx, (tempo_index + 1) * rules.TEMPO)
-        stake = {n.uid: n.stake for n in neurons}
-        shares = consensus.yuma(weights, stake)
-        return {n.hotkey: shares.get(n.uid, 0.0) for n in neurons}
+        return _shares(neurons, weights)
+
+    def shares(self, block: int) -> dict[str, float]:
+        """Every registered hotkey's share of the emission as consensus stands at ``block``:
+        over each validator's latest weights set at or before it. ``emissions(i)`` is
+        ``shares`` at the last block of tempo ``i``."""
+        if isinstance(block, bool) or not isinstance(block, int) or block < 0:
+            raise ValueError(f"a block is an integer >= 0, got {block!r}")
+        with self._transaction(write=False) as tx:
+            return _shares(self._neurons(tx), self._weights_before(tx, block + 1))
+
+    def weight_history(self) -> list[tuple[int, int, dict[int, int]]]:
+        """Every ``set_weights`` so far, oldest first (by block, then validator uid):
+        ``(block, validator uid, weights u16 by miner uid)``."""
+        with self._transaction(write=False) as tx:
+            return self._weight_history(tx)
 
     def _require(self, tx, hotkey: str) -> Neuron:
         neuron = self._neuron(tx, hotkey)
@@ -204,3 +217,13 @@ class RuledChain(Chain):
     @abc.abstractmethod
     def _weights_before(self, tx, block: int) -> dict[int, dict[int, int]]:
         """Each validator's latest weights set before ``block``, by validator uid."""
+
+    @abc.abstractmethod
+    def _weight_history(self, tx) -> list[tuple[int, int, dict[int, int]]]:
+        """Every ``(block, validator uid, weights)`` stored, by block then validator uid."""
+
+
+def _shares(neurons: list[Neuron], weights: dict[int, dict[int, int]]) -> dict[str, float]:
+    """Every neuron's share of the emission under consensus over ``weights``, by hotkey."""
+    shares = consensus.yuma(weights, {n.uid: n.stake for n in neurons})
+    return {n.hotkey: shares.get(n.uid, 0.0) for n in neurons}
