@@ -46,9 +46,7 @@ def device_check(
     }
     for population in populations:
         try:
-            row = bench.bench(
-                population, dataset, repeats, names, data_dir=data_dir, steps=steps
-            )
+            row = bench.bench(population, dataset, repeats, names, data_dir=data_dir, steps=steps)
         except Exception as e:  # noqa: BLE001 (an OOM at one size must not lose the rest)
             row = {"population": population, "error": f"{type(e).__name__}: {e}"[:300]}
         row.pop("machine", None)
