@@ -13,9 +13,10 @@ from hivejax._src.builtins import BUILTINS
 from hivejax._src.canonical import canonical_hash, canonicalize
 from hivejax._src.cascade import REASONS as CASCADE_REASONS
 from hivejax._src.cascade import reasons as cascade_reasons
+from hivejax._src.compilation_cache import enable as enable_compilation_cache
 from hivejax._src.const_tuning import TUNERS, tune_constants
 from hivejax._src.data import DATASETS, Dataset, DatasetError, check_dataset_name, load_dataset
-from hivejax._src.engine import META_GRADIENT, EvolveConfig, evolve, resume_config
+from hivejax._src.engine import META_GRADIENT, REGRESSION, EvolveConfig, evolve, resume_config
 from hivejax._src.evaluation import (
     fitness_from_accuracy,
     paired_accuracies,
@@ -26,6 +27,9 @@ from hivejax._src.formats import DecodeError, from_bytes, from_json, to_bytes, t
 from hivejax._src.formula import formula
 from hivejax._src.fused import compact, run
 from hivejax._src.interpreter import run as run_reference
+from hivejax._src.interpreters import CHOICES as INTERPRETER_CHOICES
+from hivejax._src.interpreters import NAMES as INTERPRETERS
+from hivejax._src.interpreters import resolve as resolve_interpreter
 from hivejax._src.liveness import live_mask
 from hivejax._src.meta_gradient import refine_constants
 from hivejax._src.models import CNN1D, CNN2D, MLP, MODELS, Linear, compatible, make_model
@@ -33,6 +37,8 @@ from hivejax._src.ops import NAMED_CONSTANTS, OP_INDEX, OPS, Op
 from hivejax._src.parallel.distributed import initialize as initialize_distributed
 from hivejax._src.parallel.islands import Migration
 from hivejax._src.parallel.mesh import make_mesh, sharded_accuracy
+from hivejax._src.plotting.functions import plot_program
+from hivejax._src.plotting.runs import plot_run
 from hivejax._src.program import (
     Program,
     ProgramSpec,
@@ -58,6 +64,8 @@ from hivejax._src.tasks.base import ProgramTask
 from hivejax._src.tasks.loss import LossTask
 from hivejax._src.tasks.optimizer import OptimizerTask, program_optimizer
 from hivejax._src.tasks.registry import TASKS, builtin, builtin_names, make_task, task_of_spec
+from hivejax._src.tasks.regression import PROBLEMS as REGRESSION_PROBLEMS
+from hivejax._src.tasks.regression import RegressionTask, r2_of_score
 from hivejax._src.tasks.training import TrainConfig, baseline_accuracy, train_population
 from hivejax._src.variation import (
     MutationParams,
@@ -102,6 +110,9 @@ __all__ = [
     "Program",
     "ProgramSpec",
     "ProgramTask",
+    "REGRESSION",
+    "REGRESSION_PROBLEMS",
+    "RegressionTask",
     "Protocol",
     "RegularizedEvolution",
     "STRATEGIES",
@@ -122,6 +133,7 @@ __all__ = [
     "constant_mutation",
     "crossover",
     "delete_instruction",
+    "enable_compilation_cache",
     "evolve",
     "fitness_from_accuracy",
     "formula",
@@ -141,15 +153,21 @@ __all__ = [
     "mutate",
     "paired_accuracies",
     "paired_scores",
+    "plot_program",
+    "plot_run",
     "point_mutation",
     "program_optimizer",
     "random_population",
     "random_program",
     "resume_config",
     "run",
+    "r2_of_score",
     "refine_constants",
     "run_protocol",
     "run_reference",
+    "resolve_interpreter",
+    "INTERPRETERS",
+    "INTERPRETER_CHOICES",
     "save_program",
     "seed_keys",
     "seed_values",

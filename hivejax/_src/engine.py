@@ -49,24 +49,27 @@ import jax.numpy as jnp
 import numpy as np
 from jax.experimental import multihost_utils
 
-from hivejax._src import cascade, pareto
+from hivejax._src import cascade, interpreters, pareto
 from hivejax._src.canonical import canonical_hash
+from hivejax._src.chunks import auto_chunk_size
 from hivejax._src.const_tuning import TUNERS, tune_constants
 from hivejax._src.data import Dataset, check_dataset_name, load_dataset
 from hivejax._src.equivalence_cache import EquivalenceCache
 from hivejax._src.evaluation import fitness_from_accuracy, paired_scores, population_accuracies
+from hivejax._src.formats import DecodeError
 from hivejax._src.generation import Generation, flatten_islands
 from hivejax._src.meta_gradient import refine_constants
 from hivejax._src.parallel.islands import Migration, island_params
-from hivejax._src.parallel.mesh import check_population, make_mesh, replicated
+from hivejax._src.parallel.mesh import POP, check_population, make_mesh, replicated
 from hivejax._src.program import Program, stack_programs
-from hivejax._src.program_io import canonical_record, load_program
+from hivejax._src.program_io import canonical_record, load_program, respec
 from hivejax._src.protocols import SEARCH_TRAIN, get_protocol
 from hivejax._src.run_dir import RunDir
 from hivejax._src.strategy import RandomSearch, RegularizedEvolution, State
 from hivejax._src.tasks.base import ProgramTask
 from hivejax._src.tasks.loss import DERIVED_SPEC
 from hivejax._src.tasks.registry import make_task, task_type
+from hivejax._src.tasks.regression import RegressionTask, get_problem
 from hivejax._src.tasks.training import TrainConfig
 
 
@@ -92,6 +95,16 @@ class EvolveConfig:
     the best program seen (0: never).
     ``strategy``: ``regularized_evolution``, or ``random_search``, the baseline that asks
     fresh programs every generation (``strategy.RandomSearch``).
+    ``interpreter``: which interpreter trains the programs (``interpreters.CHOICES``;
+    ``auto`` picks per backend). ``chunk_size``: programs trained at once per device, to
+    bound memory (``chunks.py``), or ``auto``: as many as fit half the free memory. Neither
+    changes a result.
+
+    ``task="regression"`` with a ``problem`` (``tasks/regression.py``) searches for a
+    formula instead: the score is ``1 / (2 - R²)`` on the problem's points, nothing trains,
+    and ``dataset`` and ``train`` play no part. It has no rejection cascade, fingerprint
+    cache or hurdle, so it needs ``cascade=False``, ``cache=0`` and ``hurdle_steps=None``
+    (``survivors=None`` scores every program, as a regression search should).
 
     Scale settings: ``migration`` (islands, ring interval and count; one island by
     default), ``data_parallel`` (devices on the mesh's ``data`` axis, splitting each
@@ -125,9 +138,17 @@ class EvolveConfig:
     derived_inputs: bool = True
     restart_every: int = 0
     strategy: str = "regularized_evolution"
+    interpreter: str = "auto"
+    chunk_size: int | str = "auto"
+    problem: str | None = None
 
     def __post_init__(self):
-        task_type(self.task)  # refuses an unknown task, listing the choices
+        if self.task == REGRESSION:
+            _check_regression(self)
+        else:
+            task_type(self.task)  # refuses an unknown task, listing the choices
+            if self.problem is not None:
+                raise ValueError(f"problem is a setting of task {REGRESSION!r}, not {self.task!r}")
         check_dataset_name(self.dataset)
         if self.population < 2:
             raise ValueError(f"population must be at least 2, got {self.population}")
@@ -168,6 +189,11 @@ class EvolveConfig:
             raise ValueError(f"cache must be >= 0 entries, got {self.cache}")
         if self.tune_generations < 1:
             raise ValueError(f"tune_generations must be at least 1, got {self.tune_generations}")
+        interpreters.check(self.interpreter)
+        if self.chunk_size != "auto" and not (
+            isinstance(self.chunk_size, int) and self.chunk_size >= 1
+        ):
+            raise ValueError(f"chunk_size must be 'auto' or at least 1, got {self.chunk_size!r}")
 
     @property
     def trained(self) -> int:
@@ -191,6 +217,28 @@ META_GRADIENT = "meta_gradient"
 """``tune_constants`` name of the meta-gradient refinement (``meta_gradient.py``), beside
 evosax's ``TUNERS``; ``tune_generations`` is then its number of meta steps."""
 
+REGRESSION = RegressionTask.name
+"""``EvolveConfig.task`` of a symbolic-regression search (``tasks/regression.py``)."""
+
+
+def _check_regression(config: EvolveConfig) -> None:
+    """Refuse a regression config without a known problem or with a setting it lacks."""
+    if config.problem is None:
+        raise ValueError(f"task {REGRESSION!r} needs a problem (regression.PROBLEMS)")
+    get_problem(config.problem)  # refuses an unknown one, listing the choices
+    lacking = {
+        "cascade=False": config.cascade,
+        "cache=0": config.cache,
+        "hurdle_steps=None": config.hurdle_steps is not None,
+        "tune_constants other than meta_gradient": config.tune_constants == META_GRADIENT,
+    }
+    wrong = [name for name, bad in lacking.items() if bad]
+    if wrong:
+        raise ValueError(
+            f"task {REGRESSION!r} trains nothing, so it has no rejection cascade, "
+            f"fingerprint cache, hurdle or meta-gradient: set {', '.join(wrong)}"
+        )
+
 
 def run_keys(seed: int) -> tuple[jax.Array, jax.Array, jax.Array]:
     """The run's keys from its seed: strategy init, evaluation (fixed for the run), generations."""
@@ -206,6 +254,19 @@ def _seed_population(states, programs: list[Program]):
         i, slot = j % islands, j // islands
         pop = jax.tree.map(lambda all_, one, i=i, s=slot: all_.at[i, s].set(one), pop, p)
     return states.replace(population=pop)
+
+
+def _seed_program(source: str, task: ProgramTask) -> Program:
+    """A seed program in ``task.spec``: one saved in another layout the task accepts (a
+    loss over ``x, y`` in a run with derived inputs, say) is re-expressed in it."""
+    spec, program = load_program(source)
+    if spec == task.spec:
+        return program
+    try:
+        task.check_spec(spec)  # another task's program: the error names both shapes
+        return respec(spec, program, task.spec)
+    except ValueError as e:
+        raise DecodeError(f"{source}: {e}") from None
 
 
 def best_of(states) -> tuple[Program, jax.Array]:
@@ -326,11 +387,18 @@ def _setup(config: EvolveConfig, run_dir: RunDir, devices, resume: bool, data_di
     island_size = config.population // migration.islands
     migration.check(island_size)
     spec = {"spec": DERIVED_SPEC} if config.derived_inputs and config.task == "loss" else {}
-    task = make_task(config.task, config.train, **spec)
-    seeds = [load_program(source, task.spec)[1] for source in config.seed_programs]
+    if config.task == REGRESSION:  # its fitness cases come from the keys, not a data set
+        task = RegressionTask(problem=config.problem, interpreter=config.interpreter)
+    else:
+        task = make_task(config.task, config.train, interpreter=config.interpreter, **spec)
+    seeds = [_seed_program(source, task) for source in config.seed_programs]
     if len(seeds) > config.population:
         raise ValueError(f"{len(seeds)} seed programs do not fit population {config.population}")
-    data = load_dataset(config.dataset, data_dir)
+    data = None if config.task == REGRESSION else load_dataset(config.dataset, data_dir)
+    chunk = config.chunk_size
+    if chunk == "auto":
+        chunk = auto_chunk_size(task, data, config.trained // mesh.shape[POP])
+    task = dataclasses.replace(task, chunk_size=chunk)
     strategy = SEARCHES[config.strategy](spec=task.spec, population_size=island_size)
     params = island_params(strategy.default_params, island_size, config.population)
     k_init, k_eval, k_run = run_keys(config.seed)
@@ -489,9 +557,13 @@ def _finish(run: _Run, resumed: bool, t_start: float) -> dict:
         "wall_seconds": time.perf_counter() - t_start,
         "resumed_from": run.start if resumed else None,
         "mesh": dict(run.mesh.shape),
+        "interpreter": interpreters.resolve(task.interpreter),
+        "chunk_size": task.chunk_size,
         "processes": jax.process_count(),
         "devices": [str(d) for d in run.mesh.devices.flat],
     }
+    if isinstance(task, RegressionTask):  # the MSE and R² that the scores stand for
+        summary["regression"] = task.summary(best, run.eval_key, final["seeds"])
     run.run_dir.write_json("best.json", best_doc)
     run.run_dir.write_json("summary.json", summary)
     return summary
@@ -545,6 +617,15 @@ def _funnel(run: _Run, best: Program, best_fitness) -> tuple[Program, float | No
 def _protocol_of(config: EvolveConfig) -> dict:
     """The search protocol a run selected under: ``search-<task>`` with its version when the
     run's data set, training and seeds are that protocol's, else ``custom``."""
+    if config.task == REGRESSION:
+        problem = get_problem(config.problem)
+        return {
+            "name": f"regression-{problem.name}",
+            "version": None,
+            "problem": problem.name,
+            "formula": problem.formula,
+            "sampling": problem.sampling,
+        }
     shipped = get_protocol(f"search-{config.task}")
     same = (
         shipped.cells == ((config.dataset, config.train.model),)

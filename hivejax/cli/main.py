@@ -20,18 +20,32 @@ import sys
 import jax
 
 import hivejax as hj
-from hivejax.cli import bench, bench_judged, bench_ranking, bench_search
+from hivejax.cli import (
+    bench,
+    bench_device,
+    bench_judged,
+    bench_memory,
+    bench_ranking,
+    bench_regression,
+    bench_search,
+    regression,
+)
+from hivejax.cli.bench_device import POPULATIONS
+from hivejax.cli.export import add_export, cmd_export
 from hivejax.cli.flags import (
     EXIT_RUNTIME,
     EXIT_USAGE,
     Parser,
     UsageError,
     add_data_flags,
+    add_interpreter_flag,
+    chunk_size,
     non_negative,
     positive,
     positive_float,
     usage,
 )
+from hivejax.cli.plot import add_plot, cmd_plot
 from hivejax.cli.progress import progress_printer
 from hivejax.cli.subnet import add_subnet, cmd_subnet
 
@@ -39,9 +53,9 @@ _TRAIN = hj.TrainConfig()
 _EVOLVE = hj.EvolveConfig()
 
 
-def _add_protocol_flags(p, train: hj.TrainConfig):
+def _add_protocol_flags(p, train: hj.TrainConfig, tasks=hj.TASKS):
     """The task, data set and inner-training flags, with ``train``'s numbers as defaults."""
-    p.add_argument("--task", default=_EVOLVE.task, choices=hj.TASKS, help="what programs define")
+    p.add_argument("--task", default=_EVOLVE.task, choices=tasks, help="what programs define")
     add_data_flags(p)
     p.add_argument("--model", default=train.model, choices=hj.MODELS, help="the network trained")
     p.add_argument(
@@ -68,14 +82,21 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print the run's Pareto front of accuracy against live length (its summary.json)",
     )
+    add_export(sub)
     _add_bench(sub)
     add_subnet(sub)
+    add_plot(sub)
     return parser
 
 
 def _add_evolve(sub):
     p = sub.add_parser("evolve", help="search for programs")
-    _add_protocol_flags(p, _EVOLVE.train)
+    _add_protocol_flags(p, _EVOLVE.train, (*hj.TASKS, hj.REGRESSION))
+    p.add_argument(
+        "--problem",
+        choices=tuple(hj.REGRESSION_PROBLEMS),
+        help=f"with --task {hj.REGRESSION}: the benchmark whose formula to find",
+    )
     p.add_argument("--population", type=positive, default=_EVOLVE.population)
     p.add_argument("--generations", type=positive, default=_EVOLVE.generations)
     p.add_argument("--seed", type=int, default=_EVOLVE.seed)
@@ -85,7 +106,8 @@ def _add_evolve(sub):
         nargs="+",
         default=[],
         metavar="PROGRAM",
-        help="start from these programs (paths or builtin:NAME) as well as random ones",
+        help="start from these programs (paths, best_gene.json genomes included, or "
+        "builtin:NAME) as well as random ones",
     )
     p.add_argument(
         "--no-derived-inputs",
@@ -153,6 +175,7 @@ def _add_evolve(sub):
         help="every N generations a quarter of each island restarts from the best (0: never)",
     )
     p.add_argument("--funnel", type=positive, default=_EVOLVE.funnel, help="finalists re-scored")
+    add_interpreter_flag(p)
     p.add_argument("--no-progress", action="store_true", help="print no progress bar")
     g = p.add_argument_group("scale")
     migration = _EVOLVE.migration
@@ -179,6 +202,13 @@ def _add_evolve(sub):
     )
     g.add_argument("--keep-checkpoints", type=positive, default=_EVOLVE.keep_checkpoints)
     g.add_argument(
+        "--chunk-size",
+        type=chunk_size,
+        default=_EVOLVE.chunk_size,
+        help="programs trained at once per device, to bound memory (auto: as many as fit "
+        "half the free memory); results do not change",
+    )
+    g.add_argument(
         "--resume",
         type=pathlib.Path,
         metavar="DIR",
@@ -192,7 +222,11 @@ def _add_evolve(sub):
 
 def _add_evaluate(sub):
     p = sub.add_parser("evaluate", help="score one program against the baseline")
-    p.add_argument("program", help="a program file (JSON or binary) or builtin:NAME")
+    p.add_argument(
+        "program",
+        help="a program file (JSON or binary; or an original subnet best_gene.json or .deap "
+        "expression) or builtin:NAME",
+    )
     _add_protocol_flags(p, _TRAIN)
     p.add_argument("--seeds", type=positive, default=_EVOLVE.final_seeds)
     p.add_argument(
@@ -206,6 +240,7 @@ def _add_evaluate(sub):
         type=non_negative,
         help="with --protocol: derive the seeds from the protocol version and this epoch",
     )
+    add_interpreter_flag(p)
     p.add_argument("--json", action="store_true")
 
 
@@ -217,12 +252,28 @@ def _add_bench(sub):
     )
     p.add_argument(
         "--workload",
-        choices=["throughput", "search", "ranking", "judged"],
+        choices=["throughput", "search", "ranking", "judged", "memory", "regression", "device"],
         default="throughput",
         help="throughput: evals/s of the interpreters; search: evolution against random "
         "search at the same budget, per task and seed; ranking: the search protocol's "
         "ranking against the validator's; judged: programs judged per second by the main "
-        "job against training every program",
+        "job against training every program; memory: peak memory of training one population, "
+        "chunked or not; regression: GP operations per second of the interpreters on symbolic "
+        "regression (or, with --solve-rate, solve rates); device: the one-call check of a GPU "
+        "or TPU host (bench/device.sh)",
+    )
+    bench_regression.add_flags(p)
+    p.add_argument(
+        "--populations",
+        type=positive,
+        nargs="+",
+        help=f"device: throughput populations (default {' '.join(map(str, POPULATIONS))})",
+    )
+    p.add_argument(
+        "--regression-populations",
+        type=positive,
+        nargs="+",
+        help="device: regression populations (default: the regression workload's)",
     )
     p.add_argument(
         "--programs",
@@ -259,8 +310,12 @@ def _add_bench(sub):
         "--seeds", type=non_negative, nargs="+", default=[0, 1, 2], help="search: run seeds"
     )
     p.add_argument("--generations", type=positive, help="search: generations (default: above)")
+    add_interpreter_flag(p, several=True)
     p.add_argument(
-        "--reference", action="store_true", help="also time the naive reference interpreter"
+        "--chunk-size",
+        type=chunk_size,
+        help="memory: programs trained at once (auto: as many as fit half the free memory; "
+        "default: all)",
     )
     p.add_argument(
         "--baseline-script",
@@ -301,8 +356,10 @@ def _train_config(args) -> hj.TrainConfig:
 
 
 def _evolve_config(args) -> hj.EvolveConfig:
+    args = regression.evolve_flags(args, build_parser().parse_args(["evolve"]))
     return hj.EvolveConfig(
         task=args.task,
+        problem=args.problem,
         dataset=args.dataset,
         population=args.population,
         generations=args.generations,
@@ -329,6 +386,8 @@ def _evolve_config(args) -> hj.EvolveConfig:
         funnel=args.funnel,
         derived_inputs=not args.no_derived_inputs,
         restart_every=args.restart_every,
+        interpreter=args.interpreter,
+        chunk_size=args.chunk_size,
     )
 
 
@@ -354,13 +413,16 @@ def _cmd_evolve(args):
             resume=args.resume is not None,
             data_dir=args.data_dir,
         )
-    print(
-        f"best validation accuracy {_accuracy(summary['best_fitness'])} (fresh keys "
-        f"{_accuracy(summary['fresh_fitness'])}) | test "
-        f"{summary['final']['program']['mean']:.4f} vs {summary['baseline']} "
-        f"{summary['baseline_accuracy']:.4f} | {summary['evals_per_second']:.1f} evals/s | "
-        f"{summary['best_formula']}"
-    )
+    if "regression" in summary:  # a formula search: its MSE and R², not accuracies
+        print(regression.format_run(summary))
+    else:
+        print(
+            f"best validation accuracy {_accuracy(summary['best_fitness'])} (fresh keys "
+            f"{_accuracy(summary['fresh_fitness'])}) | test "
+            f"{summary['final']['program']['mean']:.4f} vs {summary['baseline']} "
+            f"{summary['baseline_accuracy']:.4f} | {summary['evals_per_second']:.1f} evals/s | "
+            f"{summary['best_formula']}"
+        )
     print(f"best hash {summary['best_hash']} (process {jax.process_index()})")
     if jax.process_index() == 0:
         print(f"wrote {out}/metrics.jsonl, best.json, summary.json")
@@ -398,7 +460,7 @@ def _cmd_evaluate(args):
     with usage():
         train = _train_config(args)
     spec, program = _load_for(args.program, args.task)
-    task = hj.make_task(args.task, train, spec=spec)
+    task = hj.make_task(args.task, train, spec=spec, interpreter=args.interpreter)
     scores = hj.paired_scores(
         task, program, hj.load_dataset(args.dataset, args.data_dir), range(args.seeds)
     )
@@ -429,7 +491,14 @@ def _evaluate_protocol(args):
     with usage():
         protocol = hj.get_protocol(args.protocol)
     spec, program = _load_for(args.program, protocol.task)
-    run = hj.run_protocol(protocol, program, args.epoch, spec=spec, data_dir=args.data_dir)
+    run = hj.run_protocol(
+        protocol,
+        program,
+        args.epoch,
+        spec=spec,
+        interpreter=args.interpreter,
+        data_dir=args.data_dir,
+    )
     result = {"program": args.program, **run}
     if args.json:
         print(json.dumps(result, indent=2))
@@ -499,6 +568,27 @@ def _budgets() -> str:
 
 
 def _cmd_bench(args):
+    if args.workload == "device":
+        report = bench_device.device_check(
+            args.populations or POPULATIONS,
+            _interpreters(args) if args.interpreter != ["auto"] else None,
+            args.repeats,
+            args.regression_populations or bench_regression.POPULATIONS,
+            args.points or bench_regression.POINTS,
+            args.max_seconds or bench_regression.MAX_SECONDS,
+            args.dataset,
+            args.steps,
+            args.data_dir,
+        )
+        print(json.dumps(report, indent=2))
+        return
+    if args.populations or args.regression_populations:
+        raise UsageError("--populations and --regression-populations are device flags")
+    if args.workload == "regression":
+        report, text = bench_regression.command(args)
+        print(json.dumps(report, indent=2) if args.json else text)
+        return
+    bench_regression.refuse_flags(args)
     if args.workload == "search":
         return _bench_search(args)
     if args.workload == "ranking":
@@ -518,6 +608,21 @@ def _cmd_bench(args):
         report = bench_judged.judged_against_trained(config, data_dir=args.data_dir)
         print(json.dumps(report, indent=2) if args.json else bench_judged.format_judged(report))
         return
+    if args.workload == "memory":
+        if len(args.interpreter) > 1 or "all" in args.interpreter:
+            raise UsageError("bench --workload memory measures one --interpreter")
+        report = bench_memory.memory(
+            args.population or 256,
+            args.chunk_size,
+            args.steps,
+            args.interpreter[0],
+            args.dataset,
+            args.data_dir,
+        )
+        print(json.dumps(report, indent=2) if args.json else bench_memory.format_memory(report))
+        return
+    if args.chunk_size is not None:
+        raise UsageError("--chunk-size is a flag of bench --workload memory")
     if args.generations is not None:
         raise UsageError("--generations is a flag of bench --workload search and judged")
     args.population = args.population or 256
@@ -533,7 +638,7 @@ def _cmd_bench(args):
         population=args.population,
         dataset=args.dataset,
         repeats=args.repeats,
-        reference=args.reference,
+        interpreters=_interpreters(args),
         baseline_script=args.baseline_script,
         baseline_genomes=args.baseline_genomes,
         data_dir=args.data_dir,
@@ -541,9 +646,14 @@ def _cmd_bench(args):
     print(json.dumps(report, indent=2) if args.json else bench.format_report(report))
 
 
+def _interpreters(args) -> tuple[str, ...]:
+    """``bench --interpreter``: ``all`` is every interpreter."""
+    return hj.INTERPRETERS if "all" in args.interpreter else tuple(args.interpreter)
+
+
 def _bench_search(args):
-    if args.devices or args.reference or args.baseline_script:
-        raise UsageError("--devices, --reference and --baseline-script are throughput flags")
+    if args.devices or args.interpreter != ["auto"] or args.baseline_script:
+        raise UsageError("--devices, --interpreter and --baseline-script are throughput flags")
     with usage():
         train = dataclasses.replace(_EVOLVE.train, steps=args.steps or _EVOLVE.train.steps)
     reports = []
@@ -570,14 +680,17 @@ COMMANDS = {
     "evaluate": _cmd_evaluate,
     "protocols": _cmd_protocols,
     "show": _cmd_show,
+    "export": cmd_export,
     "bench": _cmd_bench,
     "subnet": cmd_subnet,
+    "plot": cmd_plot,
 }
 
 
 def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        hj.enable_compilation_cache()
         COMMANDS[args.command](args)
     except UsageError as e:
         print(f"hivejax: error: {e}", file=sys.stderr)
