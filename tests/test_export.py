@@ -6,10 +6,14 @@ value, torch code (when torch is installed) in value and autograd gradient. The 
 share one code generator and differ only in ``OP_TEMPLATES`` and ``HELPERS``: random
 programs check the generator, every op alone checks each backend's table, and every
 builtin checks the task wrappers (the loss's mean and labels, the optimizers' state).
+Random programs are compared only where float32 rounding does not decide their result
+(``_settled``): there no two float32 implementations agree.
 """
 
 import functools
 import inspect
+import re
+import types
 
 import jax
 import jax.numpy as jnp
@@ -21,7 +25,7 @@ from hypothesis import strategies as st
 from programs import loss_variants
 
 from hivejax._src import interpreter, ops
-from hivejax._src.canonical import canonicalize
+from hivejax._src.builtins import BUILTINS
 from hivejax._src.export import (
     BACKENDS,
     HELPERS,
@@ -193,42 +197,74 @@ def test_each_op_in_torch_matches_reference(name):
 
 # --- random programs: the generator's wiring ------------------------------------------
 
-
-# Ops whose value jumps: a rounding difference upstream moves them by a whole unit.
-JUMPS = frozenset(ops.OP_INDEX[n] for n in ("floor", "ceil", "round", "sign", "mod"))
+NOISE = 2.0**-21  # 4 float32 ulps: more than XLA's kernels and numpy's differ by
 
 
-def _comparable(spec, program, reference, inputs, exact, value_of, reordered=None):
-    """``(compare, reference(program, *inputs))``: whether to compare exported code with
-    the reference on this program, or float32 rounding decides its result.
+class _Rounding:
+    """A stand-in for a module (``jnp``, ``jax``) whose functions round otherwise: each
+    floating result moves by up to ``NOISE`` of itself and by up to 1e-37 (so that the
+    sign of a value next to zero shows), all up (``sign`` 1) or all down (-1)."""
 
-    A random program can amplify a one-ulp difference without bound: ``std`` of a
-    constant is pure rounding noise, ``x * mean_c(p)`` multiplies the rounding of a sum
-    that is exactly 1 by 1e30, ``sin(1 / c)`` is 500 times as sensitive as ``c``, and
-    XLA's kernels differ from numpy's, and jitted code from eager code, by an ulp here and
-    there. So compare only if
+    def __init__(self, module, rng, sign):
+        self._module, self._rng, self._sign = module, rng, sign
 
-    - no live op jumps (``JUMPS``; each is compared alone at the extremes above);
-    - the reference moves by less than the tolerance when every input and free constant
-      moves by one float32 step, and when ``reordered(program)`` computes it with its
-      sums in another order;
-    - its values (``value_of``) agree with ``exact``, the exported numpy code in float64.
-    """
-    c = canonicalize(spec, program)
-    if set(c.op[: int(c.length)].tolist()) & JUMPS:
-        return False, None
-    nudge = lambda v: np.nextafter(np.asarray(v), np.float32(np.inf))
-    want = reference(program, *inputs)
-    moved = reference(program.replace(consts=nudge(program.consts)), *map(nudge, inputs))
-    others = [moved] + ([reordered(program)] if reordered else [])
-    stable = all(
-        np.isfinite(u).all() and np.allclose(u, v, rtol=1e-5, atol=GRAD["atol"])
-        for other in others
-        for u, v in zip(jax.tree.leaves(want), jax.tree.leaves(other), strict=True)
-    )
-    ideal = exact(*(np.asarray(v, np.float64) for v in inputs))
-    conditioned = np.allclose(ideal, value_of(want), **VALUE["jax"])  # the tightest
-    return stable and conditioned, want
+    def __getattr__(self, name):
+        attr = getattr(self._module, name)
+        if isinstance(attr, types.ModuleType):
+            return _Rounding(attr, self._rng, self._sign)
+        if not callable(attr) or isinstance(attr, type):
+            return attr
+        return lambda *args, **kwargs: self._move(attr(*args, **kwargs))
+
+    def _move(self, out):
+        if not jnp.issubdtype(getattr(out, "dtype", np.int32), jnp.floating):
+            return out
+        u = self._sign * self._rng.uniform(0.0, 1.0, np.shape(out)).astype(np.float32)
+        return out * (1 + NOISE * u) + np.float32(1e-37) * u
+
+
+def _close(got, want):
+    """``(values, gradients)`` agree: values elementwise within the jax tolerance,
+    gradients within the gradient tolerance of their largest element too (a small one can
+    be the difference of large terms, rounded apart)."""
+    (v, g), (w, h) = got, want
+    ok = np.allclose(v, w, **VALUE["jax"]) and np.isfinite(w).all()
+    if h is not None:
+        atol = GRAD["atol"] + GRAD["rtol"] * float(np.abs(h).max())
+        ok = ok and np.allclose(g, h, rtol=GRAD["rtol"], atol=atol) and np.isfinite(h).all()
+    return ok
+
+
+def _settled(spec, program, name, evaluate, inputs):
+    """Whether float32 rounding leaves the program's result alone: ``evaluate(fn,
+    *inputs)``, the values and gradients of the exported jax function ``name``, stays
+    ``_close`` when the inputs move and every jnp function rounds otherwise
+    (``_Rounding``).
+
+    A random program can amplify an ulp without bound: ``std`` of a constant is pure
+    rounding noise, ``floor`` jumps one ulp below an integer, ``x * mean_c(p)`` multiplies
+    the rounding of a sum that is exactly 1 by 1e30, ``tan(exp(exp(pi)))`` is anything.
+    There no two float32 implementations agree (XLA's jitted and eager code, numpy), so
+    the tests compare the rest."""
+    namespace = {}
+    exec(export_program(spec, program, "jax"), namespace)
+    clean = evaluate(namespace[name], *inputs)
+    for sign in (1, -1):
+        rng = np.random.default_rng(0)
+        namespace["jnp"], namespace["jax"] = (_Rounding(m, rng, sign) for m in (jnp, jax))
+        moved = [namespace["jnp"].asarray(v) for v in inputs]  # jnp.asarray moves them too
+        if not _close(evaluate(namespace[name], *moved), clean):
+            return False
+    return True
+
+
+def _in_float64(fn, want, *inputs) -> bool:
+    """Whether the exported numpy ``fn`` run in float64 agrees with the reference's values
+    ``want``: else subnormal floats decide the result (XLA flushes them to zero, numpy and
+    float64 keep them: ``sign(cube(1e-15))``), and numpy is not compared."""
+    wide = lambda v: np.asarray(v, np.float64) if jnp.issubdtype(v.dtype, jnp.floating) else v
+    got = fn(*map(wide, inputs))
+    return np.allclose(np.stack(got) if isinstance(got, tuple) else got, want, **VALUE["numpy"])
 
 
 def _inputs(key, shape, n, extreme):
@@ -241,65 +277,55 @@ def _inputs(key, shape, n, extreme):
     return values
 
 
-def _population(seed, spec, size=16):
-    pop = random_population(jax.random.key(seed), spec, size, max_length=spec.max_length)
+def _population(seed, spec, size):
+    """``size`` random programs (at most 32: one compiled initialiser per spec)."""
+    pop = random_population(jax.random.key(seed), spec, 32, max_length=spec.max_length)
     return [jax.tree.map(lambda a, i=i: a[i], pop) for i in range(size)]
 
 
 def _check_compared(compared):
-    assert sum(compared) >= 4, compared  # the filters leave enough to test
+    assert sum(compared) >= 4, compared  # enough programs left to test
 
 
 @pytest.mark.parametrize("spec", [loss.SPEC, loss.DERIVED_SPEC], ids=["x_y", "derived"])
-@settings(max_examples=8, deadline=None)
+@settings(max_examples=6, deadline=None)
 @given(seed=st.integers(0, 2**31 - 1), extreme=st.booleans())
 def test_random_losses_match_reference(spec, seed, extreme):
     (x,) = _inputs(jax.random.key(seed), LOSS_SHAPE, 1, extreme)
-    y = jax.nn.one_hot(LABELS, CLASSES)
-    reference = lambda p, x: _task_loss_and_grads(spec, p, x, y)
-
-    def reordered(p):  # the classes in reverse: the same loss, its sums in another order
-        value, grads = _task_loss_and_grads(spec, p, x[..., ::-1], y[..., ::-1])
-        return value, tuple(g[..., ::-1] for g in grads)
-
+    evaluate = lambda fn, x: jax.value_and_grad(fn)(x, LABELS)  # integer labels
     compared = []
-    for p in _population(seed, spec):
-        numpy_fn = _load(spec, p, "numpy", "loss")
-        exact = lambda x, f=numpy_fn: f(x, np.asarray(LABELS))
-        ok, want = _comparable(spec, p, reference, (x,), exact, lambda w: w[0], reordered)
-        compared.append(ok)
-        if not ok:
+    for p in _population(seed, spec, 16):
+        compared.append(_settled(spec, p, "loss", evaluate, (x,)))
+        if not compared[-1]:
             continue
-        want, (want_grad, _) = want
-        got, grad = jax.value_and_grad(_load(spec, p, "jax", "loss"))(x, LABELS)
-        np.testing.assert_allclose(got, want, **VALUE["jax"])
-        np.testing.assert_allclose(grad, want_grad, **GRAD)
-        got = numpy_fn(np.asarray(x), np.asarray(LABELS))
-        assert got.dtype == np.float32
-        np.testing.assert_allclose(got, want, **VALUE["numpy"])
+        want, (want_grad, _) = _task_loss_and_grads(spec, p, x, jax.nn.one_hot(LABELS, CLASSES))
+        assert _close(evaluate(_load(spec, p, "jax", "loss"), x), (want, want_grad))
+        numpy_fn = _load(spec, p, "numpy", "loss")
+        if _in_float64(numpy_fn, want, x, np.asarray(LABELS)):
+            got = numpy_fn(np.asarray(x), np.asarray(LABELS))
+            assert got.dtype == np.float32
+            np.testing.assert_allclose(got, want, **VALUE["numpy"])
     _check_compared(compared)
 
 
-@settings(max_examples=8, deadline=None)
+@settings(max_examples=6, deadline=None)
 @given(seed=st.integers(0, 2**31 - 1), extreme=st.booleans())
 def test_random_activations_match_reference(seed, extreme):
     spec = activation.SPEC
     (x,) = _inputs(jax.random.key(seed), (40,), 1, extreme)
-    reference = lambda p, x: _reference_and_grads(spec, p, x)
+    evaluate = lambda fn, x: (fn(x), _grad_of_sum(fn, x))
     compared = []
-    for p in _population(seed, spec):
-        numpy_fn = _load(spec, p, "numpy", "activation")
-        ok, want = _comparable(spec, p, reference, (x,), numpy_fn, lambda w: w[0])
-        compared.append(ok)
-        if not ok:
+    for p in _population(seed, spec, 16):
+        compared.append(_settled(spec, p, "activation", evaluate, (x,)))
+        if not compared[-1]:
             continue
-        want, want_grad = want
-        fn = _load(spec, p, "jax", "activation")
-        np.testing.assert_allclose(fn(x), want, **VALUE["jax"])
-        np.testing.assert_allclose(_grad_of_sum(fn, x), want_grad, **GRAD)
-        got = numpy_fn(np.asarray(x))
-        assert got.dtype == np.float32
-        np.testing.assert_allclose(got, want, **VALUE["numpy"])
+        want = _reference_and_grads(spec, p, x)
+        assert _close(evaluate(_load(spec, p, "jax", "activation"), x), want)
+        numpy_fn = _load(spec, p, "numpy", "activation")
+        if _in_float64(numpy_fn, want[0], x):
+            got = numpy_fn(np.asarray(x))
+            assert got.dtype == np.float32
+            np.testing.assert_allclose(got, want[0], **VALUE["numpy"])
     _check_compared(compared)
 
 
@@ -313,28 +339,29 @@ def _kept(fn) -> list[int]:
     return [int(n[1:]) for n in inspect.signature(fn).parameters if n.startswith("s")]
 
 
-@settings(max_examples=8, deadline=None)
+@settings(max_examples=6, deadline=None)
 @given(seed=st.integers(0, 2**31 - 1), extreme=st.booleans())
 def test_random_update_rules_match_reference(seed, extreme):
     spec = optimizer.SPEC
     g, p, s1, s2 = _inputs(jax.random.key(seed), (3, 4), 4, extreme)
-    t = jnp.full((3, 4), 3.0)
-    reference = lambda q, *inputs: _rule_outputs(q, *inputs, t)
     arrays = dict(g=g, p=p, s1=s1, s2=s2, t=3)
+
+    def evaluate(fn, g, p, s1, s2):
+        return np.stack(_call_rule(fn, dict(g=g, p=p, s1=s1, s2=s2, t=3))), None
+
     compared = []
-    for q in _population(seed, spec, 32):  # long programs: more of them hold a jump
+    for q in _population(seed, spec, 32):  # long programs: fewer settle
+        compared.append(_settled(spec, q, "update_rule", evaluate, (g, p, s1, s2)))
+        if not compared[-1]:
+            continue
+        want = _rule_outputs(q, g, p, s1, s2, jnp.full((3, 4), 3.0))
         numpy_fn = _load(spec, q, "numpy", "update_rule")
-        kept = _kept(numpy_fn)
-
-        def exact(g, p, s1, s2, f=numpy_fn):
-            return np.stack(_call_rule(f, dict(g=g, p=p, s1=s1, s2=s2, t=3)))
-
-        value_of = lambda w, kept=kept: w[np.asarray([0, *kept])]
-        ok, want = _comparable(spec, q, reference, (g, p, s1, s2), exact, value_of)
-        compared.append(ok)
-        for backend in ("jax", "numpy") if ok else ():
+        wanted = np.asarray(want)[np.asarray([0, *_kept(numpy_fn)])]
+        exact = _in_float64(lambda *a, f=numpy_fn: evaluate(f, *a)[0], wanted, g, p, s1, s2)
+        for backend in ("jax", "numpy") if exact else ("jax",):
             fn = _load(spec, q, backend, "update_rule")
             got = _call_rule(fn, arrays if backend == "jax" else jax.tree.map(np.asarray, arrays))
+            kept = _kept(fn)
             np.testing.assert_allclose(got[0], want[0], **VALUE[backend])
             for k in range(1, optimizer.SLOTS + 1):
                 if k in kept:
@@ -373,13 +400,22 @@ def test_builtin_losses_match_task(name):
 def test_builtin_losses_match_task_in_torch(name):
     torch = _torch()
     spec, p = builtin_spec(name), builtin(name)
-    x = _extreme_logits()
-    want, (want_grad, _) = _task_loss_and_grads(spec, p, x, jax.nn.one_hot(LABELS, CLASSES))
-    tx = torch.tensor(np.asarray(x), requires_grad=True)
-    got = _load(spec, p, "torch", "loss")(tx, torch.tensor(np.asarray(LABELS), dtype=torch.int64))
-    got.backward()
-    np.testing.assert_allclose(got.detach().numpy(), want, **VALUE["torch"])
-    np.testing.assert_allclose(tx.grad.numpy(), want_grad, **TORCH_GRAD)
+    y = jax.nn.one_hot(LABELS, CLASSES)
+    labels = torch.tensor(np.asarray(LABELS), dtype=torch.int64)
+    fn = _load(spec, p, "torch", "loss")
+    # Gradients away from the kinks where torch and JAX pick different subgradients (an
+    # entry of exactly -1e30 sits on the saturation bound); values at the extremes too.
+    for x, grads in (
+        (3.0 * jax.random.normal(jax.random.key(5), LOSS_SHAPE), True),
+        (_extreme_logits(), False),
+    ):
+        want, (want_grad, _) = _task_loss_and_grads(spec, p, x, y)
+        tx = torch.tensor(np.asarray(x), requires_grad=True)
+        got = fn(tx, labels)
+        np.testing.assert_allclose(got.detach().numpy(), want, **VALUE["torch"])
+        if grads:
+            got.backward()
+            np.testing.assert_allclose(tx.grad.numpy(), want_grad, **TORCH_GRAD)
 
 
 def _activation_inputs():
@@ -507,6 +543,18 @@ def test_exported_torch_optimizer_matches_task(name, program):
 # --- the exporter itself and the command line -------------------------------------------
 
 
+@pytest.mark.parametrize("target", TARGETS)
+def test_every_export_is_valid_python(target):
+    # Where torch is missing its code cannot run here, but it must at least compile.
+    programs = [(builtin_spec(n), builtin(n)) for n in BUILTINS]
+    for spec in (loss.SPEC, loss.DERIVED_SPEC, activation.SPEC, optimizer.SPEC, ELEMENTWISE):
+        programs += [(spec, p) for p in _population(0, spec, 4)]
+    for spec, p in programs:
+        code = export_program(spec, p, target)
+        compile(code, f"<export {target}>", "exec")
+        assert not re.search(r"\bxp\.|{[ab]}", code), code  # all templates filled in
+
+
 def test_export_has_live_code_only():
     spec = builtin_spec("cross_entropy")
     variants = loss_variants()
@@ -539,7 +587,7 @@ def test_export_refuses_bad_requests():
     with pytest.raises(ValueError, match="choose one of"):
         export_program(spec, p, "tensorflow")
     with pytest.raises(ValueError, match="one program"):
-        export_program(spec, random_population(jax.random.key(0), spec, 2), "jax")
+        export_program(spec, random_population(jax.random.key(0), spec, 32), "jax")
     assert set(TARGETS) == {"jax", "numpy", "torch", "optax"}
 
 
