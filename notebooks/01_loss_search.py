@@ -1,3 +1,11 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
 # %% [markdown]
 # # 01 · A loss-function search, end to end
 #
@@ -11,6 +19,8 @@ import json
 import pathlib
 import tempfile
 
+from IPython.display import Image, display
+
 import hivejax as hj
 
 POPULATION, GENERATIONS, STEPS, DATASET = 16, 3, 30, "digits"
@@ -18,8 +28,9 @@ run_dir = pathlib.Path(tempfile.mkdtemp()) / "run"
 
 # %% [markdown]
 # ## Evolve
-# A generation breeds, rejects programs that cannot train, trains one small MLP per program in a single
-# vmapped run, and selects. The run writes `metrics.jsonl`, `best.json` and `summary.json`.
+# A generation breeds, rejects programs that cannot train, trains one small MLP per
+# program in a single vmapped run, and selects. The run writes `metrics.jsonl`,
+# `best.json` and `summary.json`.
 
 # %%
 config = hj.EvolveConfig(
@@ -36,6 +47,17 @@ for line in (run_dir / "metrics.jsonl").read_text().splitlines():
     m = json.loads(line)  # best_so_far is None until a program passes the cascade
     best = "-" if m["best_so_far"] is None else f"{m['best_so_far']:.3f}"
     print(f"gen {m['generation']}: best so far {best}, rejected {m['rejected']}")
+
+# %% [markdown]
+# ## Plots
+# `hj.plot_run` (the `hivejax plot` command) draws what the run wrote: fitness per
+# generation against the cross-entropy baseline with the cascade's rejections, the
+# Pareto front of accuracy against length, and the best loss's value and slope against
+# the true-class margin beside cross-entropy.
+
+# %%
+for path in hj.plot_run(run_dir):
+    display(Image(filename=path))
 
 # %% [markdown]
 # ## The best program
