@@ -16,6 +16,8 @@ from hivejax._src.cascade import reasons as cascade_reasons
 from hivejax._src.compilation_cache import enable as enable_compilation_cache
 from hivejax._src.const_tuning import TUNERS, tune_constants
 from hivejax._src.data import DATASETS, Dataset, DatasetError, check_dataset_name, load_dataset
+from hivejax._src.deap_files import write_gene
+from hivejax._src.deap_format import from_deap, to_deap
 from hivejax._src.engine import META_GRADIENT, REGRESSION, EvolveConfig, evolve, resume_config
 from hivejax._src.evaluation import (
     fitness_from_accuracy,
@@ -23,6 +25,8 @@ from hivejax._src.evaluation import (
     paired_scores,
     summarize,
 )
+from hivejax._src.export import TARGETS as EXPORT_TARGETS
+from hivejax._src.export import export_program
 from hivejax._src.formats import DecodeError, from_bytes, from_json, to_bytes, to_json
 from hivejax._src.formula import formula
 from hivejax._src.fused import compact, run
@@ -135,8 +139,11 @@ __all__ = [
     "delete_instruction",
     "enable_compilation_cache",
     "evolve",
+    "EXPORT_TARGETS",
+    "export_program",
     "fitness_from_accuracy",
     "formula",
+    "from_deap",
     "from_bytes",
     "from_json",
     "get_protocol",
@@ -175,7 +182,9 @@ __all__ = [
     "summarize",
     "task_of_spec",
     "to_bytes",
+    "to_deap",
     "to_json",
     "train_population",
     "tune_constants",
+    "write_gene",
 ]

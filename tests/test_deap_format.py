@@ -16,17 +16,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hivejax._src import deap_format, ops
+from hivejax._src import deap_files, deap_format, ops
 from hivejax._src.canonical import canonical_hash
-from hivejax._src.deap_format import (
-    VOCABULARY,
-    from_deap,
-    gene_bytes,
-    normalize,
-    read_gene,
-    to_deap,
-    write_gene,
-)
+from hivejax._src.deap_files import gene_bytes, read_gene, write_gene
+from hivejax._src.deap_format import VOCABULARY, from_deap, normalize, to_deap
 from hivejax._src.engine import _seed_program
 from hivejax._src.formats import MAX_CONSTS, MAX_LENGTH, DecodeError
 from hivejax._src.formula import formula
@@ -417,7 +410,7 @@ def test_capacity_errors_name_what_is_needed():
 
 def test_best_gene_json_is_the_original_layout(tmp_path):
     spec, program = from_deap("safe_mul(safe_log(sigmoid(x)), safe_sub(zero, y))")
-    path = tmp_path / deap_format.GENE_FILE
+    path = tmp_path / deap_files.GENE_FILE
     write_gene(path, spec, program, hotkey="5Hotkey")
     data = path.read_bytes()
     # What the original miner writes: json.dump(json.dumps({...})).
@@ -431,7 +424,7 @@ def test_best_gene_json_is_the_original_layout(tmp_path):
     )
     assert data == original.encode() and isinstance(json.loads(data), str)
     assert read_gene(data) == ("safe_mul(safe_log(sigmoid(x)), safe_sub(zero, y))", "5Hotkey")
-    assert [p.name for p in tmp_path.iterdir()] == [deap_format.GENE_FILE]  # no temp left
+    assert [p.name for p in tmp_path.iterdir()] == [deap_files.GENE_FILE]  # no temp left
     # Overwritten in place, atomically, with the same layout.
     write_gene(path, *from_deap("x"))
     assert read_gene(path.read_bytes()) == ("x", None)

@@ -2,14 +2,14 @@
 
 Everything that takes a program from a user (the CLI, seed programs of a run, the
 notebooks) goes through ``load_program``; files are decoded by ``formats.decode`` (or, for
-the original subnet's genomes, ``best_gene.json`` and ``.deap`` files, by ``deap_format``)
+the original subnet's genomes, ``best_gene.json`` and ``.deap`` files, by ``deap_files``)
 and must fit one of the tasks (``tasks.registry.task_of_spec``), so a program whose spec names
 inputs no task binds is refused when it is read, not when it is trained.
 """
 
 import os
 
-from hivejax._src import deap_format, formats
+from hivejax._src import deap_files, formats
 from hivejax._src.canonical import canonicalize, hash_of_canonical
 from hivejax._src.files import write_atomic
 from hivejax._src.formats import DecodeError
@@ -24,7 +24,7 @@ def load_program(
     source: str | os.PathLike, spec: ProgramSpec | None = None
 ) -> tuple[ProgramSpec, Program]:
     """A program by name: ``builtin:NAME`` or the path of a JSON or binary file, or of an
-    original subnet genome (``deap_format``: a ``best_gene.json``, or a ``.deap`` file
+    original subnet genome (``deap_files``: a ``best_gene.json``, or a ``.deap`` file
     holding a bare DEAP expression).
 
     ``spec``: the shape the caller needs. A builtin is built in it (default: its task's
@@ -46,8 +46,8 @@ def load_program(
             spec = spec or registry.builtin_spec(name)
             return spec, registry.builtin(name, spec)
         data = _read(source)
-        if deap_format.is_deap_file(source, data):
-            got, program = deap_format.decode_file(source, data, spec)
+        if deap_files.is_deap_file(source, data):
+            got, program = deap_files.decode_file(source, data, spec)
         else:
             got, program = formats.decode(data)
         registry.task_of_spec(got)
