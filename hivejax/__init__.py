@@ -14,6 +14,7 @@ from hivejax._src.canonical import canonical_hash, canonicalize
 from hivejax._src.cascade import REASONS as CASCADE_REASONS
 from hivejax._src.cascade import reasons as cascade_reasons
 from hivejax._src.compilation_cache import enable as enable_compilation_cache
+from hivejax._src.compilation_cache import release_executables
 from hivejax._src.const_tuning import TUNERS, tune_constants
 from hivejax._src.data import DATASETS, Dataset, DatasetError, check_dataset_name, load_dataset
 from hivejax._src.deap_files import write_gene
@@ -170,6 +171,7 @@ __all__ = [
     "run",
     "r2_of_score",
     "refine_constants",
+    "release_executables",
     "run_protocol",
     "run_reference",
     "resolve_interpreter",

@@ -7,13 +7,13 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # earlier one compiled; tests/test_chunks.py turns it on in subprocesses.
 os.environ["HIVEJAX_COMPILATION_CACHE"] = "off"
 
-import gc  # noqa: E402
-
 import jax  # noqa: E402
 import pytest  # noqa: E402
 
 jax.config.update("jax_num_cpu_devices", 4)
 jax.config.update("jax_numpy_rank_promotion", "raise")
+
+from hivejax._src.compilation_cache import release_executables  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -40,8 +40,7 @@ def _free_executables():
     happens to be compiling.
     """
     yield
-    jax.clear_caches()
-    gc.collect()
+    release_executables()
 
 
 CHANCE = 0.2  # accuracy of 10-class runs that learned next to nothing

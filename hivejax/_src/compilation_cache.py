@@ -11,8 +11,12 @@ under the data cache directory (``$HIVEJAX_CACHE``, default ``~/.cache/hivejax``
 notebook calls ``enable()``, since a library should not change JAX's global configuration
 on import. Only compilations of a second or more are stored (JAX's default threshold), so
 the cache holds the expensive few, not every small helper.
+
+The executables in memory are another matter: ``release_executables`` frees them, which a
+process that runs search after search must do.
 """
 
+import gc
 import os
 import pathlib
 
@@ -37,3 +41,19 @@ def enable() -> pathlib.Path | None:
     if path is not None:
         jax.config.update("jax_compilation_cache_dir", str(path))
     return path
+
+
+def release_executables() -> None:
+    """Free the compiled executables JAX keeps in memory, and the memory maps they hold.
+
+    JAX's caches keep every executable, and XLA's CPU backend maps a few memory regions
+    for each. A run of ``evolve`` compiles its own (its task, data and keys are baked into
+    them), so a process that runs one after another grows by hundreds of maps a run (700
+    for a small regression search), until Linux's ``vm.max_map_count`` (65530 by default)
+    stops the compiler: "LLVM compilation error: Cannot allocate memory", then a crash.
+    The miner calls this after each round, the benchmarks between their runs and the test
+    suite after each module; a script that loops over ``evolve`` should too. The price is
+    compiling again, which the persistent cache turns into a load for the slow compiles.
+    """
+    jax.clear_caches()
+    gc.collect()

@@ -319,6 +319,7 @@ def solve_rate(
             config = run_config(name, seed, population, generations, interpreter)
             with tempfile.TemporaryDirectory() as out:
                 summary = hj.evolve(config, pathlib.Path(out) / "run")
+            hj.release_executables()  # 150 runs would exhaust the process's memory maps
             r2.append(summary["regression"]["search"]["r2"])
             r2_test.append(summary["regression"]["test"]["r2"][0])
             formulas.append(summary["best_formula"])

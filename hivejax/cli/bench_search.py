@@ -27,6 +27,7 @@ def best_score(config: hj.EvolveConfig, data_dir=None) -> float:
     """The best search score of a run of ``config`` (0 when it counted no program)."""
     with tempfile.TemporaryDirectory() as out:
         summary = hj.evolve(config, pathlib.Path(out) / "run", data_dir=data_dir)
+    hj.release_executables()  # one run after another: see its docstring
     return summary["best_fitness"] or 0.0
 
 

@@ -37,6 +37,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from hivejax._src.compilation_cache import release_executables
 from hivejax._src.engine import EvolveConfig, evolve, resume_config
 from hivejax._src.files import write_json_atomic
 from hivejax._src.fingerprint import fingerprints
@@ -236,6 +237,7 @@ class Miner:
         chain_programs = self.on_chain()
         best = self._evolve(k, chain_programs)
         decision = self._decide(k, best, chain_programs)
+        release_executables()  # the round's own: a miner runs for days (see its docstring)
         self.state["round"] = k + 1
         self._save_state()
         self.publish()
