@@ -155,6 +155,7 @@ def test_evolve_refuses_to_overwrite_a_run(capsys, tmp_path):
     assert (tmp_path / "metrics.jsonl").read_text() == "earlier results\n"
 
 
+@pytest.mark.slow  # about 40 s each: a run, then tuning
 @pytest.mark.parametrize("tuner", ["cma_es", "meta_gradient"])
 def test_evolve_with_constant_tuning_end_to_end(capsys, tmp_path, tuner):
     code, _, err = _evolve(

@@ -233,6 +233,7 @@ def test_weights_are_retried_with_backoff_and_rate_limited(tmp_path):
     assert validator.step().weights_set
 
 
+@pytest.mark.slow  # 93 s: whole miner rounds
 def test_a_miner_publishes_only_a_program_that_would_lead(tmp_path, caplog):
     chain, validator = subnet(tmp_path / "v")
 

@@ -54,6 +54,7 @@ def _exact_run(n_devices, generations=4):
     return jax.device_get(states)
 
 
+@pytest.mark.slow  # 32 s: three runs
 def test_same_run_on_1_2_and_4_devices():
     # Two islands: on 2 devices they migrate by a collective permute between devices, on
     # 1 and 4 devices over the vmapped island axis. With an exact fitness the sharding

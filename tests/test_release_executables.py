@@ -15,6 +15,7 @@ def _maps() -> int:
     return len(MAPS.read_text().splitlines())
 
 
+@pytest.mark.slow  # 27 s: two searches
 @pytest.mark.skipif(not MAPS.exists(), reason="counts memory maps through Linux's /proc")
 def test_release_executables_keeps_repeated_runs_flat(tmp_path):
     # Without the release each run adds its own executables' maps (about 700 for this

@@ -72,6 +72,7 @@ def test_evolution_beats_random_search_on_an_exact_landscape():
     assert all(e < r for e, r in zip(evolved, random, strict=True)), (evolved, random)
 
 
+@pytest.mark.slow  # 95 s: a search per strategy and seed
 def test_bench_search_reports_every_seed_and_the_lead(capsys):
     argv = ["bench", "--workload", "search", "--task", "loss", "--seeds", "0", "1"]
     toy = ["--population", "8", "--generations", "2", "--steps", "5", "--dataset", "digits"]
