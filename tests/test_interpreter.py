@@ -178,15 +178,9 @@ def _noisy_value_and_grad(pop, x, y, sign):
         a, b = _moved(a, k_a, sign), _moved(b, k_b, sign)
         return _moved(ops.apply_op(i, a, b), k_out, sign)
 
-    def one(p):
-        def f(x, y, consts):
-            q = p.replace(consts=consts)
-            return interpreter.outputs(ProgramSpec(), q, (x, y), apply_op)[0].mean()
-
-        return jax.value_and_grad(f, argnums=(0, 1, 2))(x, y, p.consts)
-
+    pop = pop.replace(consts=_moved(pop.consts, k_c, sign))
     x, y = _moved(x, k_x, sign), _moved(y, k_y, sign)
-    return jax.vmap(one)(pop.replace(consts=_moved(pop.consts, k_c, sign)))
+    return _population_value_and_grad(pop, x, y, None, apply_op)
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -219,15 +213,16 @@ def test_fused_gradient_matches_reference_on_a_degenerate_program():
     np.testing.assert_allclose(g_fused[2], g_ref[2], atol=1e-5)
 
 
-@functools.partial(jax.jit, static_argnums=3)
-def _population_value_and_grad(pop, x, y, vectorised):
-    """Per program: the mean output and its gradient in x, y and the constants."""
+@functools.partial(jax.jit, static_argnums=(3, 4))
+def _population_value_and_grad(pop, x, y, vectorised, apply_op=ops.apply_op):
+    """Per program: the mean output and its gradient in x, y and the constants, from the
+    reference (``vectorised`` None, running ``apply_op``) or the fused interpreter."""
 
     def one(p):
         def f(x, y, consts):
             q = p.replace(consts=consts)
             if vectorised is None:
-                return interpreter.run(ProgramSpec(), q, (x, y)).mean()
+                return interpreter.outputs(ProgramSpec(), q, (x, y), apply_op)[0].mean()
             return fused.run(ProgramSpec(), q, (x, y), vectorised).mean()
 
         return jax.value_and_grad(f, argnums=(0, 1, 2))(x, y, p.consts)
