@@ -7,7 +7,7 @@ functions (``gp.compile``), each evaluated by numpy on every data point at once
 against the target.
 
 The trees are hivejax's programs: the bench writes each program of its population as the
-DEAP prefix expression of its output (``hivejax._src.deap_format.to_deap``, the original
+DEAP prefix expression of its output (``hivejax._src.io.deap_format.to_deap``, the original
 Hivetrain subnet's vocabulary: ``safe_add(x, 0.5)``; a register read twice is written out
 twice, as a tree cannot share), with the data points, to an ``.npz`` file
 (``--programs``). This script parses them with DEAP's own ``PrimitiveTree.from_string``
@@ -16,7 +16,7 @@ number token, a whole tree): acceptable here only because the text is the bench'
 output, written from hivejax programs a moment before, never text supplied by anyone
 else.
 
-The primitives reproduce hivejax's meanings of the ``koza`` op set (``hivejax/_src/ops.py``:
+The primitives reproduce hivejax's meanings of the ``koza`` op set (``hivejax/_src/program/ops.py``:
 saturating arithmetic, protected division, log and exp) in float32 numpy; the bench
 checks that the MSEs agree with hivejax's.
 

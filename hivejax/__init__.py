@@ -9,51 +9,10 @@ Example:
   '-sum_c(y * (x - lse_c(x)))'
 """
 
-from hivejax._src.builtins import BUILTINS
-from hivejax._src.canonical import canonical_hash, canonicalize
-from hivejax._src.cascade import REASONS as CASCADE_REASONS
-from hivejax._src.cascade import reasons as cascade_reasons
-from hivejax._src.compilation_cache import enable as enable_compilation_cache
-from hivejax._src.compilation_cache import release_executables
-from hivejax._src.const_tuning import TUNERS, tune_constants
-from hivejax._src.data import DATASETS, Dataset, DatasetError, check_dataset_name, load_dataset
-from hivejax._src.deap_files import write_gene
-from hivejax._src.deap_format import from_deap, to_deap
-from hivejax._src.engine import META_GRADIENT, REGRESSION, EvolveConfig, evolve, resume_config
-from hivejax._src.evaluation import (
-    fitness_from_accuracy,
-    paired_accuracies,
-    paired_scores,
-    summarize,
-)
-from hivejax._src.export import TARGETS as EXPORT_TARGETS
-from hivejax._src.export import export_program
-from hivejax._src.formats import DecodeError, from_bytes, from_json, to_bytes, to_json
-from hivejax._src.formula import formula
-from hivejax._src.fused import compact, run
-from hivejax._src.interpreter import run as run_reference
-from hivejax._src.interpreters import CHOICES as INTERPRETER_CHOICES
-from hivejax._src.interpreters import NAMES as INTERPRETERS
-from hivejax._src.interpreters import resolve as resolve_interpreter
-from hivejax._src.liveness import live_mask
-from hivejax._src.meta_gradient import refine_constants
-from hivejax._src.models import CNN1D, CNN2D, MLP, MODELS, Linear, compatible, make_model
-from hivejax._src.ops import NAMED_CONSTANTS, OP_INDEX, OPS, Op
-from hivejax._src.parallel.distributed import initialize as initialize_distributed
-from hivejax._src.parallel.islands import Migration
-from hivejax._src.parallel.mesh import make_mesh, sharded_accuracy
-from hivejax._src.plotting.functions import plot_program
-from hivejax._src.plotting.runs import plot_run
-from hivejax._src.program import (
-    Program,
-    ProgramSpec,
-    is_valid,
-    make_program,
-    random_population,
-    random_program,
-)
-from hivejax._src.program_io import load_program, save_program
-from hivejax._src.protocols import (
+from hivejax._src.evaluation.cascade import REASONS as CASCADE_REASONS
+from hivejax._src.evaluation.cascade import reasons as cascade_reasons
+from hivejax._src.evaluation.mesh import make_mesh, sharded_accuracy
+from hivejax._src.evaluation.protocols import (
     PROTOCOLS,
     SEARCH_TRAIN,
     VALIDATOR_TRAIN,
@@ -63,16 +22,46 @@ from hivejax._src.protocols import (
     seed_keys,
     seed_values,
 )
-from hivejax._src.strategy import STRATEGIES, Params, RegularizedEvolution, State
-from hivejax._src.tasks.activation import ActivationTask
-from hivejax._src.tasks.base import ProgramTask
-from hivejax._src.tasks.loss import LossTask
-from hivejax._src.tasks.optimizer import OptimizerTask, program_optimizer
-from hivejax._src.tasks.registry import TASKS, builtin, builtin_names, make_task, task_of_spec
-from hivejax._src.tasks.regression import PROBLEMS as REGRESSION_PROBLEMS
-from hivejax._src.tasks.regression import RegressionTask, r2_of_score
-from hivejax._src.tasks.training import TrainConfig, baseline_accuracy, train_population
-from hivejax._src.variation import (
+from hivejax._src.evaluation.scores import (
+    fitness_from_accuracy,
+    paired_accuracies,
+    paired_scores,
+    summarize,
+)
+from hivejax._src.interpret.compilation_cache import enable as enable_compilation_cache
+from hivejax._src.interpret.compilation_cache import release_executables
+from hivejax._src.interpret.dispatch import CHOICES as INTERPRETER_CHOICES
+from hivejax._src.interpret.dispatch import NAMES as INTERPRETERS
+from hivejax._src.interpret.dispatch import resolve as resolve_interpreter
+from hivejax._src.interpret.fused import compact, run
+from hivejax._src.interpret.reference import run as run_reference
+from hivejax._src.io.deap_files import write_gene
+from hivejax._src.io.deap_format import from_deap, to_deap
+from hivejax._src.io.export import TARGETS as EXPORT_TARGETS
+from hivejax._src.io.export import export_program
+from hivejax._src.io.program_io import load_program, save_program
+from hivejax._src.plotting.functions import plot_program
+from hivejax._src.plotting.runs import plot_run
+from hivejax._src.program.canonical import canonical_hash, canonicalize
+from hivejax._src.program.formats import DecodeError, from_bytes, from_json, to_bytes, to_json
+from hivejax._src.program.formula import formula
+from hivejax._src.program.liveness import live_mask
+from hivejax._src.program.ops import NAMED_CONSTANTS, OP_INDEX, OPS, Op
+from hivejax._src.program.program import (
+    Program,
+    ProgramSpec,
+    is_valid,
+    make_program,
+    random_population,
+    random_program,
+)
+from hivejax._src.run.distributed import initialize as initialize_distributed
+from hivejax._src.run.engine import META_GRADIENT, REGRESSION, EvolveConfig, evolve, resume_config
+from hivejax._src.search.const_tuning import TUNERS, tune_constants
+from hivejax._src.search.islands import Migration
+from hivejax._src.search.meta_gradient import refine_constants
+from hivejax._src.search.strategy import STRATEGIES, Params, RegularizedEvolution, State
+from hivejax._src.search.variation import (
     MutationParams,
     argument_mutation,
     constant_mutation,
@@ -82,6 +71,23 @@ from hivejax._src.variation import (
     mutate,
     point_mutation,
 )
+from hivejax._src.tasks.activation import ActivationTask
+from hivejax._src.tasks.base import ProgramTask
+from hivejax._src.tasks.builtins import BUILTINS
+from hivejax._src.tasks.data import (
+    DATASETS,
+    Dataset,
+    DatasetError,
+    check_dataset_name,
+    load_dataset,
+)
+from hivejax._src.tasks.loss import LossTask
+from hivejax._src.tasks.models import CNN1D, CNN2D, MLP, MODELS, Linear, compatible, make_model
+from hivejax._src.tasks.optimizer import OptimizerTask, program_optimizer
+from hivejax._src.tasks.registry import TASKS, builtin, builtin_names, make_task, task_of_spec
+from hivejax._src.tasks.regression import PROBLEMS as REGRESSION_PROBLEMS
+from hivejax._src.tasks.regression import RegressionTask, r2_of_score
+from hivejax._src.tasks.training import TrainConfig, baseline_accuracy, train_population
 
 __version__ = "0.1.0"
 

@@ -11,7 +11,7 @@ Example:
   0
 """
 
-from hivejax._src.fingerprint import Fingerprint, fingerprint, fingerprints
+from hivejax._src.evaluation.fingerprint import Fingerprint, fingerprint, fingerprints
 from hivejax._src.subnet.chain import Chain, Commitment, Metagraph, Neuron
 from hivejax._src.subnet.commitment import Decoded, Rejected, decode, decode_for, encode
 from hivejax._src.subnet.connect import join, local_hotkey, open_chain

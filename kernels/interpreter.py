@@ -1,9 +1,9 @@
 """The fused interpreter as one Pallas kernel over a population of programs.
 
-Same public API and meaning as ``hivejax._src.fused.outputs``: ``outputs(spec, program,
+Same public API and meaning as ``hivejax._src.interpret.fused.outputs``: ``outputs(spec, program,
 inputs)`` runs one program already passed through ``fused.compact``, and is ``vmap``-ed
-over the population. Its plain-jnp references are ``hivejax._src.interpreter`` (the source
-of truth) and ``hivejax._src.fused`` (the same two passes in jnp), and the tests compare
+over the population. Its plain-jnp references are ``hivejax._src.interpret.reference`` (the source
+of truth) and ``hivejax._src.interpret.fused`` (the same two passes in jnp), and the tests compare
 them.
 
 **One kernel launch per population.** ``outputs`` is written for one program, but both
@@ -74,8 +74,9 @@ import numpy as np
 from jax.experimental import pallas as pl
 from jax.experimental.pallas import tpu as pltpu
 
-from hivejax._src import fused, ops
-from hivejax._src.program import Program, ProgramSpec
+from hivejax._src.interpret import fused
+from hivejax._src.program import ops
+from hivejax._src.program.program import Program, ProgramSpec
 
 __all__ = ["outputs", "run"]
 
@@ -327,7 +328,7 @@ def _call(lay: _Layout, kernel, scalars, arrays, in_specs, out_shapes, out_specs
         params = pltpu.CompilerParams(dimension_semantics=("parallel", "parallel"))
     else:
         # Late: Mosaic GPU's module takes 0.2 s to import, and `import hivejax` loads
-        # this one (interpreters.py); only the GPU layout needs it.
+        # this one (interpret/dispatch.py); only the GPU layout needs it.
         from jax.experimental.pallas import mosaic_gpu as plgpu
 
         scratch = [plgpu.SMEM(shape, jnp.float32) for shape in scratch]
@@ -527,8 +528,8 @@ def outputs(
         without REDUCE_ALL ops and a multiple of 8.
 
     Example:
-      >>> from hivejax._src.fused import compact
-      >>> from hivejax._src.program import make_program
+      >>> from hivejax._src.interpret.fused import compact
+      >>> from hivejax._src.program.program import make_program
       >>> spec = ProgramSpec()
       >>> p = make_program(spec, [("r0", "sub", "x", "y"), ("r0", "square", "r0", "r0")])
       >>> x, y = jnp.ones((2, 3)), jnp.zeros((2, 3))
@@ -559,7 +560,7 @@ def run(spec: ProgramSpec, program: Program, inputs, **options) -> jax.Array:
     ``outputs``'s. One program; vmap for a population.
 
     Example:
-      >>> from hivejax._src.program import make_program
+      >>> from hivejax._src.program.program import make_program
       >>> spec = ProgramSpec()
       >>> p = make_program(spec, [("r0", "mul", "x", "c0")], consts=[2.0])
       >>> float(run(spec, p, (jnp.ones((2, 3)), jnp.zeros((2, 3)))).sum())

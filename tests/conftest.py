@@ -13,12 +13,12 @@ import pytest  # noqa: E402
 jax.config.update("jax_num_cpu_devices", 4)
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
-from hivejax._src.compilation_cache import release_executables  # noqa: E402
+from hivejax._src.interpret.compilation_cache import release_executables  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def spec():
-    from hivejax._src.program import ProgramSpec
+    from hivejax._src.program.program import ProgramSpec
 
     return ProgramSpec()
 

@@ -1,7 +1,7 @@
 """Known programs as instruction lists, for tests that disguise or edit them."""
 
-from hivejax._src.formats import to_json
-from hivejax._src.program import make_program
+from hivejax._src.program.formats import to_json
+from hivejax._src.program.program import make_program
 from hivejax._src.tasks.registry import builtin, builtin_spec
 
 

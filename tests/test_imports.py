@@ -1,10 +1,11 @@
-"""Imports flow one way (STYLE.md 16): no cycles, and no imports hidden in functions.
+"""Imports flow one way: down the stages, with no cycles and no imports hidden in functions.
 
-Two checks. Statically, over the source: the graph of imports between ``hivejax`` modules,
-imports inside functions included, has no cycle, and a function-level import is allowed
-only for the listed reasons. At run time, every module is imported first in a fresh
-interpreter, as a user's program might, so an entry point that only works after
-another module was imported fails here.
+Three checks. Statically, over the source: every module belongs to one of ``LAYERS`` and
+imports only from its own layer or those before it; the graph of imports between
+``hivejax`` modules, imports inside functions included, has no cycle; and a
+function-level import is allowed only for the listed reasons. At run time, every module
+is imported first in a fresh interpreter, as a user's program might, so an entry point
+that only works after another module was imported fails here.
 """
 
 import ast
@@ -17,7 +18,27 @@ import sys
 
 import hivejax
 
+import hivejax.kernels
+
 ROOT = pathlib.Path(hivejax.__file__).parent
+KERNELS = pathlib.Path(hivejax.kernels.__file__).parent
+
+LAYERS = (
+    ("program", ("hivejax._src.program",)),
+    ("interpret", ("hivejax._src.interpret", "hivejax.kernels")),
+    ("tasks", ("hivejax._src.tasks",)),
+    ("io", ("hivejax._src.io",)),
+    ("evaluation", ("hivejax._src.evaluation",)),
+    ("search", ("hivejax._src.search",)),
+    ("run", ("hivejax._src.run",)),
+    ("subnet", ("hivejax._src.subnet",)),
+    ("plotting", ("hivejax._src.plotting",)),
+    ("public API", ("=hivejax", "hivejax.subnet")),
+    ("cli", ("hivejax.cli", "hivejax.__main__")),
+)
+"""The stages a program passes through, lowest first: a module may import from its own
+layer and those above it in this list, never from one below. ``=NAME`` is that module
+alone; any other entry is a package with everything under it."""
 # Modules of an optional extra, by the package they need; only they may import it.
 EXTRAS = {
     "hivejax._src.subnet.bittensor_chain": "bittensor",
@@ -26,24 +47,52 @@ EXTRAS = {
 
 # Function-level imports that must stay late, each with its reason (and a comment in place).
 LATE = {
-    ("hivejax._src.const_tuning", "evosax.algorithms"): "initialises JAX's backends",
-    ("hivejax._src.evaluation", "scipy"): "slow to import, only statistics need it",
-    ("hivejax._src.data", "mnist1d.data"): "slow to import, only one data set needs it",
-    ("hivejax._src.data", "sklearn.datasets"): "slow to import, only one data set needs it",
+    ("hivejax._src.search.const_tuning", "evosax.algorithms"): "initialises JAX's backends",
+    ("hivejax._src.evaluation.scores", "scipy"): "slow to import, only statistics need it",
+    ("hivejax._src.tasks.data", "mnist1d.data"): "slow to import, only one data set needs it",
+    ("hivejax._src.tasks.data", "sklearn.datasets"): "slow to import, only one data set needs it",
     ("hivejax._src.subnet.connect", "hivejax._src.subnet.bittensor_chain"): "the [neurons] "
     "extra: only a network chain needs bittensor",
     ("hivejax._src.plotting.figures", "matplotlib"): "the [plots] extra: only drawing a "
     "figure needs it",
+    ("hivejax.kernels.interpreter", "jax.experimental.pallas"): "Mosaic GPU is slow to import, "
+    "only the GPU layout needs it",
 }
 
 
 def _modules() -> dict[str, pathlib.Path]:
     out = {}
-    for path in ROOT.rglob("*.py"):
-        parts = path.relative_to(ROOT.parent).with_suffix("").parts
-        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-        out[name] = path
+    for package, root in (("hivejax", ROOT), ("hivejax.kernels", KERNELS)):
+        for path in root.rglob("*.py"):
+            parts = (package, *path.relative_to(root).with_suffix("").parts)
+            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            out[name] = path
     return out
+
+
+def _layer(name: str) -> int | None:
+    """The index in ``LAYERS`` of module ``name`` (None for the empty ``hivejax._src``)."""
+    for i, (_, members) in enumerate(LAYERS):
+        for m in members:
+            if name == m.lstrip("=") or (not m.startswith("=") and name.startswith(m + ".")):
+                return i
+    return None
+
+
+def test_every_module_has_a_layer_and_no_import_climbs():
+    modules = _modules()
+    climbs = []
+    for name, path in modules.items():
+        own = _layer(name)
+        if own is None:
+            assert name == "hivejax._src", f"{name} is in no layer: add its folder to LAYERS"
+            continue
+        for target, _ in _imports(path):
+            if target in modules and target != "hivejax._src" and _layer(target) > own:
+                climbs.append(
+                    f"{name} ({LAYERS[own][0]}) imports {target} ({LAYERS[_layer(target)][0]})"
+                )
+    assert not climbs, "imports that climb:\n" + "\n".join(climbs)
 
 
 def _imports(path: pathlib.Path):

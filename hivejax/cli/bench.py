@@ -25,8 +25,8 @@ import time
 import jax
 
 import hivejax as hj
-from hivejax._src.generation import Generation
-from hivejax._src.parallel.mesh import check_population
+from hivejax._src.evaluation.mesh import check_population
+from hivejax._src.search.generation import Generation
 
 
 def machine() -> dict:

@@ -13,7 +13,7 @@ import time
 import jax
 
 import hivejax as hj
-from hivejax._src.chunks import auto_chunk_size
+from hivejax._src.interpret.chunks import auto_chunk_size
 
 
 def peak_device_bytes() -> int | None:

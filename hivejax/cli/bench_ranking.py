@@ -19,9 +19,9 @@ import numpy as np
 import scipy.stats
 
 import hivejax as hj
-from hivejax._src.program import stack_programs
-from hivejax._src.program_io import respec
-from hivejax._src.protocols import population_improvements
+from hivejax._src.evaluation.protocols import population_improvements
+from hivejax._src.io.program_io import respec
+from hivejax._src.program.program import stack_programs
 from hivejax._src.tasks.loss import DERIVED_SPEC
 
 RANDOM_BATCH = 512

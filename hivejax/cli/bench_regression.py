@@ -51,9 +51,10 @@ import jax.numpy as jnp
 import numpy as np
 
 import hivejax as hj
-from hivejax._src import deap_format, ops
-from hivejax._src.liveness import live_mask
-from hivejax._src.program import random_population
+from hivejax._src.io import deap_format
+from hivejax._src.program import ops
+from hivejax._src.program.liveness import live_mask
+from hivejax._src.program.program import random_population
 from hivejax._src.tasks import regression
 from hivejax.cli import bench
 from hivejax.cli.flags import UsageError, positive, positive_float, usage

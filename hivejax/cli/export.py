@@ -3,11 +3,11 @@
 Prints a module that needs no hivejax import, ready to paste: ``loss(logits, labels)``,
 ``activation(x)``, or an optimizer (an optax ``GradientTransformation``, a
 ``torch.optim.Optimizer`` subclass, or numpy ``init``/``step`` functions); see
-``hivejax._src.export`` for what each task becomes and how faithful the code is.
+``hivejax._src.io.export`` for what each task becomes and how faithful the code is.
 """
 
 import hivejax as hj
-from hivejax._src.export import TARGETS, export_program
+from hivejax._src.io.export import TARGETS, export_program
 
 
 def add_export(sub) -> None:

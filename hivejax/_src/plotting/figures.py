@@ -10,7 +10,7 @@ left as it was. Every PNG is written atomically (``files.write_atomic``).
 import os
 import textwrap
 
-from hivejax._src.files import write_atomic
+from hivejax._src.program.files import write_atomic
 
 DPI = 120
 """Pixels per inch of the written PNGs."""

@@ -20,10 +20,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hivejax._src import interpreter
-from hivejax._src.formula import formula
+from hivejax._src.interpret import reference
 from hivejax._src.plotting import figures
-from hivejax._src.program import Program, ProgramSpec
+from hivejax._src.program.formula import formula
+from hivejax._src.program.program import Program, ProgramSpec
 from hivejax._src.tasks.registry import TASK_TYPES, builtin, builtin_spec, task_of_spec
 
 CLASSES = 10
@@ -47,7 +47,7 @@ def _finite(a) -> np.ndarray:
 
 def _outputs(spec: ProgramSpec):
     """``outputs(program, *inputs)``, as the tasks' ``components`` take it."""
-    return lambda program, *inputs: interpreter.outputs(spec, program, inputs)
+    return lambda program, *inputs: reference.outputs(spec, program, inputs)
 
 
 def _loss(spec: ProgramSpec, program: Program) -> dict[str, np.ndarray]:
@@ -77,7 +77,7 @@ def _optimizer(spec: ProgramSpec, program: Program) -> dict[str, np.ndarray]:
     out = {}
     for label, s1, s2, t in STATES:
         inputs = (g, full(PARAMETER), full(s1), full(s2), full(t))
-        out[label] = _finite(interpreter.outputs(spec, program, inputs)[0])
+        out[label] = _finite(reference.outputs(spec, program, inputs)[0])
     return out
 
 

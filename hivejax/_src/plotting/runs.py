@@ -18,9 +18,9 @@ import math
 import os
 import pathlib
 
+from hivejax._src.io.program_io import load_program
 from hivejax._src.plotting import figures, functions, subnet
-from hivejax._src.program_io import load_program
-from hivejax._src.run_dir import BEST, METRICS, SUMMARY, RunDir
+from hivejax._src.run.run_dir import BEST, METRICS, SUMMARY, RunDir
 from hivejax._src.subnet.local_subnet import CHAIN
 from hivejax._src.tasks.registry import task_of_spec
 

@@ -45,9 +45,9 @@ Example:
 import dataclasses
 import re
 
-from hivejax._src.canonical import canonicalize
-from hivejax._src.formats import from_bytes, to_bytes
-from hivejax._src.program import Program, ProgramSpec
+from hivejax._src.program.canonical import canonicalize
+from hivejax._src.program.formats import from_bytes, to_bytes
+from hivejax._src.program.program import Program, ProgramSpec
 from hivejax._src.subnet.rules import MAX_PAYLOAD
 from hivejax._src.tasks.registry import make_task
 

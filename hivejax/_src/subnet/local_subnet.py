@@ -27,9 +27,9 @@ import sys
 import time
 from collections.abc import Callable
 
-from hivejax._src.files import write_json_atomic
-from hivejax._src.formula import formula
-from hivejax._src.protocols import get_protocol
+from hivejax._src.evaluation.protocols import get_protocol
+from hivejax._src.program.files import write_json_atomic
+from hivejax._src.program.formula import formula
 from hivejax._src.subnet import rules
 from hivejax._src.subnet.commitment import Decoded, decode
 from hivejax._src.subnet.connect import LOCAL, VALIDATOR_STAKE, local_hotkey

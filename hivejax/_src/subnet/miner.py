@@ -37,15 +37,15 @@ import threading
 import time
 from collections.abc import Callable
 
-from hivejax._src.compilation_cache import release_executables
-from hivejax._src.engine import EvolveConfig, evolve, resume_config
-from hivejax._src.files import write_json_atomic
-from hivejax._src.fingerprint import fingerprints
-from hivejax._src.formats import to_json
-from hivejax._src.formula import formula
-from hivejax._src.program import Program, stack_programs
-from hivejax._src.program_io import load_program, save_program
-from hivejax._src.protocols import Protocol, population_improvements, validator_protocol
+from hivejax._src.evaluation.fingerprint import fingerprints
+from hivejax._src.evaluation.protocols import Protocol, population_improvements, validator_protocol
+from hivejax._src.interpret.compilation_cache import release_executables
+from hivejax._src.io.program_io import load_program, save_program
+from hivejax._src.program.files import write_json_atomic
+from hivejax._src.program.formats import to_json
+from hivejax._src.program.formula import formula
+from hivejax._src.program.program import Program, stack_programs
+from hivejax._src.run.engine import EvolveConfig, evolve, resume_config
 from hivejax._src.subnet import rules
 from hivejax._src.subnet.chain import Chain
 from hivejax._src.subnet.commitment import Decoded, decode_for, encode

@@ -64,7 +64,7 @@ import math
 
 import numpy as np
 
-from hivejax._src.evaluation import summarize
+from hivejax._src.evaluation.scores import summarize
 
 QUANTUM = 0.005
 """Width of the cells means and bounds are rounded to (module docstring: why)."""

@@ -43,11 +43,11 @@ import threading
 import time
 from collections.abc import Callable
 
-from hivejax._src.evaluation import summarize
-from hivejax._src.files import write_json_atomic
-from hivejax._src.fingerprint import fingerprints
-from hivejax._src.program import stack_programs
-from hivejax._src.protocols import Protocol, population_improvements, validator_protocol
+from hivejax._src.evaluation.fingerprint import fingerprints
+from hivejax._src.evaluation.protocols import Protocol, population_improvements, validator_protocol
+from hivejax._src.evaluation.scores import summarize
+from hivejax._src.program.files import write_json_atomic
+from hivejax._src.program.program import stack_programs
 from hivejax._src.subnet import rules
 from hivejax._src.subnet.chain import Chain
 from hivejax._src.subnet.commitment import Decoded, Rejected, decode_for

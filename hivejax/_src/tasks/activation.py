@@ -8,7 +8,7 @@ baseline is ReLU.
 
 import dataclasses
 
-from hivejax._src.program import ProgramSpec
+from hivejax._src.program.program import ProgramSpec
 from hivejax._src.tasks.base import ProgramTask
 
 SPEC = ProgramSpec(inputs=("x",), op_set="elementwise")

@@ -13,10 +13,10 @@ from typing import ClassVar
 
 import jax
 
-from hivejax._src import chunks, interpreters
-from hivejax._src.data import Dataset
-from hivejax._src.program import Program, ProgramSpec
+from hivejax._src.interpret import chunks, dispatch
+from hivejax._src.program.program import Program, ProgramSpec
 from hivejax._src.tasks import training
+from hivejax._src.tasks.data import Dataset
 from hivejax._src.tasks.training import TrainConfig
 
 
@@ -29,8 +29,8 @@ class ProgramTask:
       train: the inner-training protocol.
       spec: program capacities (default: ``default_spec``); its inputs, outputs and op set
         must be the task's, its sizes may differ.
-      interpreter: one of ``interpreters.CHOICES``; ``"auto"`` picks per backend
-        (``interpreters.resolve``), ``"reference"`` is plain jnp autodiff.
+      interpreter: one of ``dispatch.CHOICES``; ``"auto"`` picks per backend
+        (``dispatch.resolve``), ``"reference"`` is plain jnp autodiff.
       chunk_size: train at most this many programs at once (``chunks.py``; None: the
         whole population), to bound memory; the accuracies are the same.
     """
@@ -51,7 +51,7 @@ class ProgramTask:
         self.check_spec(self.spec)
         if self.chunk_size is not None and self.chunk_size < 1:
             raise ValueError(f"chunk_size must be at least 1 (or None), got {self.chunk_size}")
-        interpreters.check(self.interpreter)
+        dispatch.check(self.interpreter)
 
     @classmethod
     def fits(cls, spec: ProgramSpec) -> bool:
@@ -88,7 +88,7 @@ class ProgramTask:
         """
 
         def train(programs):
-            programs, run = interpreters.population_runner(self.interpreter, self.spec, programs)
+            programs, run = dispatch.population_runner(self.interpreter, self.spec, programs)
             return training.train_population(
                 self.train, programs, data, key, data_axis, **self.components(run)
             )

@@ -14,7 +14,7 @@ import dataclasses
 
 import jax
 
-from hivejax._src.program import ProgramSpec
+from hivejax._src.program.program import ProgramSpec
 from hivejax._src.tasks.base import ProgramTask
 
 SPEC = ProgramSpec(inputs=("x", "y"))

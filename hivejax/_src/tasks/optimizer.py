@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from hivejax._src.program import ProgramSpec
+from hivejax._src.program.program import ProgramSpec
 from hivejax._src.tasks.base import ProgramTask
 
 SLOTS = 2

@@ -9,10 +9,10 @@ protocol, the subnet and the conformance suite cover each of them. Symbolic regr
 programs still load (``task_of_spec``), and ``hivejax evolve --task regression`` runs it.
 """
 
-from hivejax._src.builtins import BUILTINS, TASK_OF
-from hivejax._src.program import Program, ProgramSpec
+from hivejax._src.program.program import Program, ProgramSpec
 from hivejax._src.tasks.activation import ActivationTask
 from hivejax._src.tasks.base import ProgramTask
+from hivejax._src.tasks.builtins import BUILTINS, TASK_OF
 from hivejax._src.tasks.loss import LossTask
 from hivejax._src.tasks.optimizer import OptimizerTask
 from hivejax._src.tasks.regression import RegressionTask

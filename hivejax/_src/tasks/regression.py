@@ -60,7 +60,7 @@ protect division by returning 1 and log by ``log|a|``. ``"elementwise"`` program
 op that acts point by point) are regression programs too.
 
 Example:
-  >>> from hivejax._src.program import make_program
+  >>> from hivejax._src.program.program import make_program
   >>> task = RegressionTask(problem="nguyen-1")
   >>> cube = [("r1", "mul", "x", "x"), ("r2", "mul", "r1", "x"), ("r0", "add", "r1", "x")]
   >>> exact = make_program(task.spec, [*cube, ("r0", "add", "r0", "r2")])
@@ -76,8 +76,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hivejax._src import chunks, interpreters
-from hivejax._src.program import Program, ProgramSpec, stack_programs
+from hivejax._src.interpret import chunks, dispatch
+from hivejax._src.program.program import Program, ProgramSpec, stack_programs
 from hivejax._src.tasks.base import ProgramTask
 
 OP_SETS = ("koza", "elementwise")
@@ -178,10 +178,10 @@ def mse(
 ) -> jax.Array:
     """Mean squared error ``[P]`` of each program's ``r0`` against ``target``, NaN where a
     prediction is not finite. A forward pass only, with interpreter ``interpreter``
-    (``interpreters.CHOICES``), ``chunk_size`` programs at a time (None: all at once)."""
+    (``dispatch.CHOICES``), ``chunk_size`` programs at a time (None: all at once)."""
 
     def batch(programs):
-        programs, run = interpreters.population_runner(interpreter, spec, programs)
+        programs, run = dispatch.population_runner(interpreter, spec, programs)
 
         def one(program):
             prediction = run(program, *inputs)[0]

@@ -31,8 +31,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from hivejax._src.data import Dataset
-from hivejax._src.models import MODELS, compatible, make_model
+from hivejax._src.tasks.data import Dataset
+from hivejax._src.tasks.models import MODELS, compatible, make_model
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,7 +145,7 @@ def train_member(
     examples after training; default accuracy. The run is plain JAX from the member to the
     measure, so it is differentiable in the member where its components are: with a
     continuous ``metric`` (a validation loss, say) it is the objective of a meta-gradient
-    (``hivejax._src.meta_gradient``).
+    (``hivejax._src.search.meta_gradient``).
 
     Returns:
       The measure, NaN where training went non-finite.

@@ -1,1 +1,0 @@
-"""Running the engine on many devices and hosts: meshes, islands, checkpoints, processes."""

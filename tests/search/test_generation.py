@@ -1,0 +1,59 @@
+"""One generation's hurdle: everyone trains the short budget, the best go on to the full one."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from hivejax._src.evaluation.mesh import make_mesh
+from hivejax._src.program.program import ProgramSpec
+from hivejax._src.search.generation import HURDLE_TIER, Generation
+from hivejax._src.search.islands import Migration
+from hivejax._src.search.strategy import RegularizedEvolution
+from hivejax._src.tasks.training import TrainConfig
+
+SPEC = ProgramSpec(max_length=8, num_consts=2, num_registers=4)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Length:
+    """An exact stand-in task: accuracy is the program's length over the capacity, scaled
+    by the budget (``steps / 100``), so the hurdle's budget is visible in the fitness."""
+
+    spec: ProgramSpec
+    train: TrainConfig
+
+    def accuracy(self, programs, data, key, data_axis=None):
+        share = programs.length.astype(jnp.float32) / self.spec.max_length
+        return share * (self.train.steps / 100)
+
+
+def test_only_the_promoted_train_the_full_budget_and_rank_above_the_rest():
+    strategy = RegularizedEvolution(SPEC, population_size=8)
+    params = strategy.default_params  # scored children displace the unscored initial ones
+    task = _Length(SPEC, TrainConfig(steps=100))
+    mesh = make_mesh(jax.devices()[:1])
+    step = Generation(
+        strategy,
+        params,
+        task,
+        None,
+        mesh,
+        Migration(),
+        jax.random.key(0),
+        hurdle_steps=50,
+        promoted=2,
+    )
+    states = jax.vmap(strategy.init, in_axes=(0, None))(jax.random.key(1)[None], params)
+    lengths = np.asarray(states.population.length[0])
+    states, metrics = step(states, jax.random.key(2), 0)
+    fitness = np.asarray(states.fitness[0])
+    share = np.sort(lengths / SPEC.max_length)[::-1]
+    # The two longest programs won the hurdle and carry their full-budget fitness; the
+    # others keep their half-budget accuracy in the hurdle's tier, ranked below.
+    assert np.sort(fitness)[:2] == pytest.approx(-share[:2])
+    assert np.sort(fitness)[2:] == pytest.approx(np.sort(HURDLE_TIER - share[2:] * 0.5))
+    assert metrics["best_accuracy"] == pytest.approx(share[0])
+    assert metrics["trained"] == 8 and metrics["untrained"] == 0
