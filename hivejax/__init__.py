@@ -11,7 +11,7 @@ Example:
 
 from hivejax._src.evaluation.cascade import REASONS as CASCADE_REASONS
 from hivejax._src.evaluation.cascade import reasons as cascade_reasons
-from hivejax._src.evaluation.mesh import make_mesh, sharded_accuracy
+from hivejax._src.evaluation.mesh import make_mesh, sharded_score
 from hivejax._src.evaluation.protocols import (
     PROTOCOLS,
     SEARCH_TRAIN,
@@ -19,7 +19,6 @@ from hivejax._src.evaluation.protocols import (
     Protocol,
     get_protocol,
     run_protocol,
-    seed_keys,
     seed_values,
 )
 from hivejax._src.evaluation.scores import (
@@ -55,12 +54,28 @@ from hivejax._src.program.program import (
     random_population,
     random_program,
 )
+from hivejax._src.run.config import (
+    EvolveConfig,
+    FinishConfig,
+    ScaleConfig,
+    config_from_dict,
+    resume_config,
+)
 from hivejax._src.run.distributed import initialize as initialize_distributed
-from hivejax._src.run.engine import META_GRADIENT, REGRESSION, EvolveConfig, evolve, resume_config
+from hivejax._src.run.loop import evolve
 from hivejax._src.search.const_tuning import TUNERS, tune_constants
+from hivejax._src.search.generation import ScreeningConfig
 from hivejax._src.search.islands import Migration
 from hivejax._src.search.meta_gradient import refine_constants
-from hivejax._src.search.strategy import STRATEGIES, Params, RegularizedEvolution, State
+from hivejax._src.search.strategy import (
+    STRATEGIES,
+    Params,
+    RandomSearch,
+    RegularizedEvolution,
+    SearchConfig,
+    State,
+)
+from hivejax._src.search.tuning import META_GRADIENT
 from hivejax._src.search.variation import (
     MutationParams,
     argument_mutation,
@@ -72,7 +87,7 @@ from hivejax._src.search.variation import (
     point_mutation,
 )
 from hivejax._src.tasks.activation import ActivationTask
-from hivejax._src.tasks.base import ProgramTask
+from hivejax._src.tasks.base import ProgramTask, Task, seed_keys
 from hivejax._src.tasks.builtins import BUILTINS
 from hivejax._src.tasks.data import (
     DATASETS,
@@ -84,115 +99,133 @@ from hivejax._src.tasks.data import (
 from hivejax._src.tasks.loss import LossTask
 from hivejax._src.tasks.models import CNN1D, CNN2D, MLP, MODELS, Linear, compatible, make_model
 from hivejax._src.tasks.optimizer import OptimizerTask, program_optimizer
-from hivejax._src.tasks.registry import TASKS, builtin, builtin_names, make_task, task_of_spec
+from hivejax._src.tasks.registry import (
+    SEARCHABLE,
+    TASKS,
+    builtin,
+    builtin_names,
+    make_task,
+    task_of_spec,
+)
 from hivejax._src.tasks.regression import PROBLEMS as REGRESSION_PROBLEMS
 from hivejax._src.tasks.regression import RegressionTask, r2_of_score
 from hivejax._src.tasks.training import TrainConfig, baseline_accuracy, train_population
+
+REGRESSION = RegressionTask.name
+"""The task name of a symbolic-regression search (``evolve --task regression``)."""
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ActivationTask",
-    "BUILTINS",
-    "CASCADE_REASONS",
-    "CNN1D",
-    "CNN2D",
-    "DATASETS",
-    "Dataset",
-    "DatasetError",
-    "DecodeError",
-    "EvolveConfig",
-    "Linear",
-    "LossTask",
-    "MLP",
-    "MODELS",
-    "Migration",
-    "MutationParams",
-    "NAMED_CONSTANTS",
-    "OPS",
-    "OP_INDEX",
-    "Op",
-    "OptimizerTask",
-    "META_GRADIENT",
-    "PROTOCOLS",
-    "SEARCH_TRAIN",
-    "VALIDATOR_TRAIN",
-    "Params",
-    "Program",
-    "ProgramSpec",
-    "ProgramTask",
-    "REGRESSION",
-    "REGRESSION_PROBLEMS",
-    "RegressionTask",
-    "Protocol",
-    "RegularizedEvolution",
-    "STRATEGIES",
-    "State",
-    "TASKS",
-    "TUNERS",
-    "TrainConfig",
     "argument_mutation",
     "baseline_accuracy",
     "builtin",
     "builtin_names",
+    "BUILTINS",
     "canonical_hash",
     "canonicalize",
+    "CASCADE_REASONS",
     "cascade_reasons",
     "check_dataset_name",
+    "CNN1D",
+    "CNN2D",
     "compact",
     "compatible",
+    "config_from_dict",
     "constant_mutation",
     "crossover",
+    "Dataset",
+    "DatasetError",
+    "DATASETS",
+    "DecodeError",
     "delete_instruction",
     "enable_compilation_cache",
     "evolve",
-    "EXPORT_TARGETS",
+    "EvolveConfig",
     "export_program",
+    "EXPORT_TARGETS",
+    "FinishConfig",
     "fitness_from_accuracy",
     "formula",
-    "from_deap",
     "from_bytes",
+    "from_deap",
     "from_json",
     "get_protocol",
     "initialize_distributed",
     "insert_instruction",
+    "INTERPRETER_CHOICES",
+    "INTERPRETERS",
     "is_valid",
+    "Linear",
     "live_mask",
     "load_dataset",
     "load_program",
+    "LossTask",
     "make_mesh",
     "make_model",
     "make_program",
     "make_task",
+    "META_GRADIENT",
+    "Migration",
+    "MLP",
+    "MODELS",
     "mutate",
+    "MutationParams",
+    "NAMED_CONSTANTS",
+    "Op",
+    "OP_INDEX",
+    "OPS",
+    "OptimizerTask",
     "paired_accuracies",
     "paired_scores",
+    "Params",
     "plot_program",
     "plot_run",
     "point_mutation",
+    "Program",
     "program_optimizer",
+    "ProgramSpec",
+    "ProgramTask",
+    "Protocol",
+    "PROTOCOLS",
+    "r2_of_score",
     "random_population",
     "random_program",
+    "RandomSearch",
+    "refine_constants",
+    "REGRESSION",
+    "REGRESSION_PROBLEMS",
+    "RegressionTask",
+    "RegularizedEvolution",
+    "release_executables",
+    "resolve_interpreter",
     "resume_config",
     "run",
-    "r2_of_score",
-    "refine_constants",
-    "release_executables",
     "run_protocol",
     "run_reference",
-    "resolve_interpreter",
-    "INTERPRETERS",
-    "INTERPRETER_CHOICES",
     "save_program",
+    "ScaleConfig",
+    "ScreeningConfig",
+    "SEARCH_TRAIN",
+    "SEARCHABLE",
+    "SearchConfig",
     "seed_keys",
     "seed_values",
-    "sharded_accuracy",
+    "sharded_score",
+    "State",
+    "STRATEGIES",
     "summarize",
+    "Task",
     "task_of_spec",
+    "TASKS",
     "to_bytes",
     "to_deap",
     "to_json",
     "train_population",
+    "TrainConfig",
     "tune_constants",
+    "TUNERS",
+    "VALIDATOR_TRAIN",
     "write_gene",
 ]

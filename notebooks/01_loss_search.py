@@ -38,9 +38,9 @@ config = hj.EvolveConfig(
     population=POPULATION,
     generations=GENERATIONS,
     seed=0,
-    seed_programs=("builtin:mse",),
     train=hj.TrainConfig(steps=STEPS),
-    final_seeds=2,
+    search=hj.SearchConfig(seed_programs=("builtin:mse",)),
+    finish=hj.FinishConfig(final_seeds=2),
 )
 summary = hj.evolve(config, run_dir)
 for line in (run_dir / "metrics.jsonl").read_text().splitlines():

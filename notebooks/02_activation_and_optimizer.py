@@ -29,9 +29,9 @@ def search(task: str, seed_programs: tuple[str, ...]) -> tuple[hj.ProgramSpec, h
         dataset=DATASET,
         population=POPULATION,
         generations=GENERATIONS,
-        seed_programs=seed_programs,
         train=hj.TrainConfig(steps=STEPS),
-        final_seeds=2,
+        search=hj.SearchConfig(seed_programs=seed_programs),
+        finish=hj.FinishConfig(final_seeds=2),
     )
     summary = hj.evolve(config, work / task)
     final = summary["final"]

@@ -55,7 +55,7 @@ jax.debug.visualize_array_sharding(placed.op)
 
 # %% [markdown]
 # ## Sharded fitness
-# `hj.sharded_accuracy` trains each device's slice of the programs in one vmapped run
+# `hj.sharded_score` trains each device's slice of the programs in one vmapped run
 # (`shard_map` over `pop`). Each program trains on the same keys wherever it lives, so the
 # accuracies match the single-device run, up to float rounding: XLA compiles each
 # device's share on its own, and a program whose training is chaotic can end a few test
@@ -65,8 +65,8 @@ jax.debug.visualize_array_sharding(placed.op)
 data = hj.load_dataset("digits")
 task = hj.LossTask(train=hj.TrainConfig(steps=20))
 key = jax.random.key(1)
-sharded = np.asarray(jax.jit(hj.sharded_accuracy(task, mesh))(placed, data, key))
-single = np.asarray(jax.jit(task.accuracy)(population, data, key))
+sharded = np.asarray(jax.jit(hj.sharded_score(task, mesh))(placed, data, key))
+single = np.asarray(jax.jit(task.score)(population, data, key))
 print("programs that train past chance:", int((single > 0.2).sum()), "of 64")
 apart = np.nanmax(np.abs(sharded - single)) * len(data.y_test)
 print("largest difference:", round(float(apart)), "test images")
@@ -88,10 +88,10 @@ print("identical accuracies:", identical(sharded, single), "of 64")
 # %%
 chunked = hj.LossTask(train=hj.TrainConfig(steps=20), chunk_size=8)
 for name, t in [("one batch", task), ("chunks of 8", chunked)]:
-    compiled = jax.jit(t.accuracy).lower(population, data, key).compile()
+    compiled = jax.jit(t.score).lower(population, data, key).compile()
     scratch = compiled.memory_analysis().temp_size_in_bytes
     print(f"{name:>12}: {scratch / 2**20:7.1f} MiB scratch")
-in_chunks = np.asarray(jax.jit(chunked.accuracy)(population, data, key))
+in_chunks = np.asarray(jax.jit(chunked.score)(population, data, key))
 print("identical accuracies:", identical(in_chunks, single), "of 64")
 
 # %% [markdown]
@@ -106,14 +106,13 @@ config = hj.EvolveConfig(
     dataset="digits",
     population=32,
     generations=2,
-    seed_programs=("builtin:mse",),
     train=hj.TrainConfig(steps=20),
-    final_seeds=2,
-    migration=hj.Migration(islands=4, interval=1),
-    chunk_size=4,
+    search=hj.SearchConfig(seed_programs=("builtin:mse",)),
+    finish=hj.FinishConfig(final_seeds=2),
+    scale=hj.ScaleConfig(migration=hj.Migration(islands=4, interval=1), chunk_size=4),
 )
 summary = hj.evolve(config, work / "islands")
-print("devices:", len(summary["devices"]), " migration:", summary["config"]["migration"])
+print("devices:", len(summary["devices"]), " migration:", summary["config"]["scale"]["migration"])
 spec_best, best = hj.load_program(str(work / "islands" / "best.json"))
 print("best:", hj.formula(spec_best, best))
 print(f"test accuracy {summary['final']['program']['mean']:.3f}", end=" ")

@@ -37,9 +37,9 @@ def test_a_planted_population_of_cross_entropy_variants_trains_once(tmp_path):
         dataset="digits",
         population=8,
         generations=1,
-        seed_programs=tuple(paths),
         train=TINY,
-        final_seeds=1,
+        search=hj.SearchConfig(seed_programs=tuple(paths)),
+        finish=hj.FinishConfig(final_seeds=1),
     )
     hj.evolve(config, tmp_path / "run")
     lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]

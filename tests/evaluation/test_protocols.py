@@ -15,12 +15,12 @@ from hivejax._src.evaluation.protocols import (
     get_protocol,
     population_improvements,
     run_protocol,
-    seed_keys,
     seed_values,
 )
 from hivejax._src.evaluation.scores import summarize
 from hivejax._src.io.program_io import load_program
 from hivejax._src.program.program import stack_programs
+from hivejax._src.tasks.base import seed_keys
 from hivejax._src.tasks.registry import TASKS, builtin
 from hivejax._src.tasks.training import TrainConfig
 from hivejax.cli.main import main
@@ -147,7 +147,7 @@ def test_epoch_seeds_rotate_and_are_reproducible():
     assert all(0 <= s < 2**31 for s in e1 + e2)
     other = dataclasses.replace(TINY, train=dataclasses.replace(TINY.train, steps=11))
     assert seed_values(other, 1) != e1  # seeds derive from the version too
-    assert seed_keys(TINY, 1).shape == (3,)
+    assert seed_keys(seed_values(TINY, 1)).shape == (3,)
     with pytest.raises(ValueError, match="epoch"):
         seed_values(TINY, -1)
 

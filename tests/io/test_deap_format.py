@@ -26,7 +26,7 @@ from hivejax._src.program.canonical import canonical_hash
 from hivejax._src.program.formats import MAX_CONSTS, MAX_LENGTH, DecodeError
 from hivejax._src.program.formula import formula
 from hivejax._src.program.program import ProgramSpec, is_valid, make_program
-from hivejax._src.run.engine import _seed_program
+from hivejax._src.run.setup import _seed_program
 from hivejax._src.tasks import loss
 from hivejax._src.tasks.registry import make_task
 from hivejax.cli.main import main
@@ -129,7 +129,7 @@ def inputs(seed=0, low=0.05, high=0.9):
 
 
 def test_vocabulary_is_the_validators_31_primitives():
-    # DESIGN.md's list, in hivejax's names.
+    # The validators' list, in hivejax's names.
     design = (
         "add sub mul div max min mod hypot log sqrt exp sin cos tan arcsin arccos arctan "
         "sigmoid relu tanh leaky_relu mean std abs reciprocal square cube sign floor ceil round"

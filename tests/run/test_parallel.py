@@ -14,11 +14,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hivejax._src.evaluation.mesh import make_mesh, sharded_accuracy
+from hivejax._src.evaluation.mesh import make_mesh, sharded_score
 from hivejax._src.program import ops
 from hivejax._src.program.canonical import canonical_hash
 from hivejax._src.program.program import ProgramSpec
-from hivejax._src.run.engine import EvolveConfig, evolve
+from hivejax._src.run.config import EvolveConfig, FinishConfig, ScaleConfig
+from hivejax._src.run.loop import evolve
 from hivejax._src.search.generation import Generation
 from hivejax._src.search.islands import Migration, exchange, island_params
 from hivejax._src.search.strategy import RegularizedEvolution
@@ -73,12 +74,12 @@ def test_evolve_on_two_devices_writes_its_mesh(tmp_path):
         population=4,
         generations=1,
         train=TrainConfig(steps=2),
-        final_seeds=1,
-        migration=Migration(islands=2, interval=1, count=1),
+        finish=FinishConfig(final_seeds=1),
+        scale=ScaleConfig(migration=Migration(islands=2, interval=1, count=1)),
     )
     summary = evolve(config, tmp_path / "run", devices=jax.devices()[:2])
     assert summary["mesh"] == {"pop": 2, "data": 1}
-    assert summary["config"]["migration"] == {
+    assert summary["config"]["scale"]["migration"] == {
         "islands": 2,
         "interval": 1,
         "count": 1,
@@ -93,7 +94,9 @@ def test_population_that_does_not_split_names_the_sizes_that_work(tmp_path):
         evolve(config, tmp_path / "run")
     with pytest.raises(ValueError, match="more than half the island size"):
         evolve(
-            dataclasses.replace(config, population=8, migration=Migration(islands=2, count=3)),
+            dataclasses.replace(
+                config, population=8, scale=ScaleConfig(migration=Migration(islands=2, count=3))
+            ),
             tmp_path / "run",
         )
 
@@ -140,8 +143,9 @@ class _CountAdds:
     ``add`` instructions from 5, so one panmictic population converges quickly."""
 
     spec: ProgramSpec
+    trains = False  # nothing to screen
 
-    def accuracy(self, programs, data, key, data_axis=None):
+    def score(self, programs, data, key, data_axis=None):
         active = jnp.arange(self.spec.max_length)[None, :] < programs.length[:, None]
         adds = jnp.sum((programs.op == ops.OP_INDEX["add"]) & active, axis=-1)
         return 1.0 - jnp.abs(adds - 5).astype(jnp.float32) / 10
@@ -203,10 +207,10 @@ def test_data_parallel_fitness_equals_one_device():
     programs = jax.tree.map(lambda *xs: jnp.stack(xs), *programs_list)
     data = load_dataset("digits")
     key = jax.random.key(4)
-    one = jax.jit(task.accuracy)(programs, data, key)
+    one = jax.jit(task.score)(programs, data, key)
     mesh = make_mesh(jax.devices()[:4], data=2)
     assert dict(mesh.shape) == {"pop": 2, "data": 2}
-    split = jax.jit(sharded_accuracy(task, mesh))(programs, data, key)
+    split = jax.jit(sharded_score(task, mesh))(programs, data, key)
     assert np.sum(np.asarray(one) > 0.3) >= 3  # they really trained
     # pmean of per-shard gradients sums in another order than the full-batch mean;
     # after 10 steps that may move a logit by ~1e-6, flipping at most a test image.
@@ -219,7 +223,7 @@ def test_bench_devices_all_json_reports_rates_per_device_and_total(capsys):
     # over a minute on 2 shared cores. In-process CLI on the conftest's 4 simulated CPU
     # devices, at toy sizes: 8 programs (2 per device), 5 training steps, one timed
     # repeat. Timings are only checked for being positive and consistent, never against a
-    # figure (STYLE.md: no wall-clock assertions).
+    # figure (no wall-clock assertions in tests).
     argv = ["bench", "--devices", "all", "--json", "--dataset", "digits"]
     code = main([*argv, "--population", "8", "--repeats", "1", "--steps", "5"])
     captured = capsys.readouterr()

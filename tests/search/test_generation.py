@@ -9,7 +9,7 @@ import pytest
 
 from hivejax._src.evaluation.mesh import make_mesh
 from hivejax._src.program.program import ProgramSpec
-from hivejax._src.search.generation import HURDLE_TIER, Generation
+from hivejax._src.search.generation import HURDLE_TIER, Generation, ScreeningConfig
 from hivejax._src.search.islands import Migration
 from hivejax._src.search.strategy import RegularizedEvolution
 from hivejax._src.tasks.training import TrainConfig
@@ -24,10 +24,14 @@ class _Length:
 
     spec: ProgramSpec
     train: TrainConfig
+    trains = True
 
-    def accuracy(self, programs, data, key, data_axis=None):
+    def score(self, programs, data, key, data_axis=None):
         share = programs.length.astype(jnp.float32) / self.spec.max_length
         return share * (self.train.steps / 100)
+
+    def with_steps(self, steps):
+        return dataclasses.replace(self, train=TrainConfig(steps=steps))
 
 
 def test_only_the_promoted_train_the_full_budget_and_rank_above_the_rest():
@@ -43,8 +47,7 @@ def test_only_the_promoted_train_the_full_budget_and_rank_above_the_rest():
         mesh,
         Migration(),
         jax.random.key(0),
-        hurdle_steps=50,
-        promoted=2,
+        dataclasses.replace(ScreeningConfig.off(), hurdle_steps=50, promoted=2),
     )
     states = jax.vmap(strategy.init, in_axes=(0, None))(jax.random.key(1)[None], params)
     lengths = np.asarray(states.population.length[0])

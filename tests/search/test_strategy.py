@@ -1,4 +1,4 @@
-"""One conformance suite for every strategy in ``strategy.STRATEGIES`` (STYLE.md 10).
+"""One conformance suite for every strategy in ``strategy.STRATEGIES``.
 
 The fitness is cheap, jittable and integer valued, so runs are bit-reproducible: it is
 the distance between the number of active ``add`` instructions and 5, and NaN for the
@@ -211,9 +211,11 @@ def test_aging_replaces_old_members_but_keeps_elites(strategy, params):
     np.testing.assert_array_equal(np.sort(state.birth), [0] * elites + [1] * (POP - elites))
 
 
-def test_immigrants_arrive_at_their_rate(strategy, params):
+def test_immigrants_arrive_at_their_rate():
     # Every member is one program of one instruction: one mutation gives a child of at most
     # two, while immigrants are fresh programs of the initialiser's lengths (2 to 4 here).
+    strategy = RegularizedEvolution(SPEC, population_size=POP)
+    params = strategy.default_params
     state = strategy.init(jax.random.key(0), params)
     first, state = strategy.ask(jax.random.key(2), state, params)  # the initial population
     state, _ = strategy.tell(jax.random.key(3), first, jnp.zeros(POP), state, params)

@@ -46,8 +46,8 @@ def cross_entropy(spec):
 def test_cross_entropy_program_trains_like_optax(digits):
     task = LossTask(train=TRAIN)
     key = jax.random.key(3)
-    acc = task.accuracy(_stack(cross_entropy(task.spec)), digits, key)
-    base = task.baseline_accuracy(digits, key)
+    acc = task.score(_stack(cross_entropy(task.spec)), digits, key)
+    base = task.baseline_score(digits, key)
     # Same maths, same key: at most a float-rounding flip of one test example.
     assert abs(float(acc[0]) - float(base[0])) <= 1.0 / digits.y_test.shape[0] + 1e-6
     assert float(base[0]) > 0.5
@@ -59,7 +59,7 @@ def test_non_finite_program_scores_nan_without_touching_neighbours(digits):
     others = random_population(jax.random.key(0), spec, 5)
     others = [jax.tree.map(lambda a, i=i: a[i], others) for i in range(5)]
     key = jax.random.key(1)
-    accuracy = jax.jit(task.accuracy)  # one compilation serves both batches
+    accuracy = jax.jit(task.score)  # one compilation serves both batches
     ce = cross_entropy(spec)
     clean = np.asarray(accuracy(_stack(ce, ce, *others), digits, key))
     planted = np.asarray(accuracy(_stack(ce, exploding(spec), *others), digits, key))
@@ -71,8 +71,8 @@ def test_fused_and_reference_tasks_agree(digits):
     pop = random_population(jax.random.key(7), LossTask().spec, 6)
     key = jax.random.key(2)
     train = TrainConfig(steps=10)
-    fused = LossTask(train=train).accuracy(pop, digits, key)
-    reference = LossTask(train=train, interpreter="reference").accuracy(pop, digits, key)
+    fused = LossTask(train=train).score(pop, digits, key)
+    reference = LossTask(train=train, interpreter="reference").score(pop, digits, key)
     np.testing.assert_allclose(fused, reference, atol=2.0 / digits.y_test.shape[0])
 
 
@@ -90,6 +90,6 @@ def test_derived_inputs_make_cross_entropy_three_instructions(digits):
     derived = fingerprint.fingerprints("loss", DERIVED_SPEC, population)
     plain = fingerprint.fingerprint("loss", LossTask.default_spec, builtin("cross_entropy"))
     assert derived[0] == derived[1] == plain
-    accuracy = task.accuracy(population, digits, jax.random.key(0))
-    baseline = task.baseline_accuracy(digits, jax.random.key(0))
+    accuracy = task.score(population, digits, jax.random.key(0))
+    baseline = task.baseline_score(digits, jax.random.key(0))
     np.testing.assert_allclose(accuracy, baseline[0], atol=0.01)

@@ -39,7 +39,7 @@ def setup(request, digits):
     task = make_task(request.param, TRAIN)
     others = _unstack(random_population(jax.random.key(0), task.spec, 4), 4)
     baseline = registry.builtin(task.baseline, task.spec)
-    accuracy = jax.jit(task.accuracy)
+    accuracy = jax.jit(task.score)
     key = jax.random.key(1)
     clean = np.asarray(accuracy(_stack([baseline, baseline, *others]), digits, key))
     return task, accuracy, baseline, others, key, clean
@@ -53,7 +53,7 @@ def test_accuracy_has_one_value_per_program(setup):
 
 def test_baseline_program_matches_the_hand_written_baseline(setup, digits):
     task, _, _, _, key, clean = setup
-    base = float(task.baseline_accuracy(digits, key)[0])
+    base = float(task.baseline_score(digits, key)[0])
     # The builtin program is the baseline's maths: at most a rounding flip of one example.
     assert abs(float(clean[0]) - base) <= 1.0 / digits.y_test.shape[0] + 1e-6
     assert clean[0] == clean[1]
@@ -79,7 +79,7 @@ def test_deterministic_and_compiled_once(setup, digits):
 
 def test_vmapped_population_equals_programs_run_alone(setup, digits):
     task, accuracy, baseline, others, key, clean = setup
-    alone = [float(task.accuracy(_stack([p]), digits, key)[0]) for p in others[:2]]
+    alone = [float(task.score(_stack([p]), digits, key)[0]) for p in others[:2]]
     np.testing.assert_allclose(alone, clean[2:4], atol=1.0 / digits.y_test.shape[0] + 1e-6)
 
 

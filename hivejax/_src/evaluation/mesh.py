@@ -61,8 +61,8 @@ def replicated(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, P())
 
 
-def sharded_accuracy(task, mesh: Mesh):
-    """``accuracy(programs, data, key)`` of ``task`` with the programs split over ``pop``.
+def sharded_score(task, mesh: Mesh):
+    """``score(programs, data, key)`` of ``task`` with the programs split over ``pop``.
 
     Call it inside ``jit``; the programs may arrive replicated, each device takes its
     slice. With a ``data`` axis larger than one, each program's batches are split over it.
@@ -70,7 +70,7 @@ def sharded_accuracy(task, mesh: Mesh):
     data_axis = DATA if mesh.shape[DATA] > 1 else None
 
     def local(programs, data, key):
-        return task.accuracy(programs, data, key, data_axis=data_axis)
+        return task.score(programs, data, key, data_axis=data_axis)
 
     # check_vma=False: the interpreter's loops start from replicated carries (zeroed
     # registers) that become per-device; the varying-axis checker would ask every such

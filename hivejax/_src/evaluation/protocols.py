@@ -39,12 +39,11 @@ import dataclasses
 import hashlib
 import json
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from hivejax._src.evaluation.scores import improvement, population_accuracies, summarize
 from hivejax._src.program.program import Program, ProgramSpec, pad_population, stack_programs
+from hivejax._src.tasks.base import seed_keys
 from hivejax._src.tasks.data import check_dataset_name, load_dataset
 from hivejax._src.tasks.registry import TASKS, make_task
 from hivejax._src.tasks.training import TrainConfig
@@ -128,11 +127,6 @@ def seed_values(protocol: Protocol, epoch: int | None = None) -> list[int]:
         digest = hashlib.sha256(f"{protocol.version}:{epoch}:{i}".encode()).digest()
         out.append(int.from_bytes(digest[:4], "big") >> 1)
     return out
-
-
-def seed_keys(protocol: Protocol, epoch: int | None = None) -> jax.Array:
-    """The keys ``[seeds]`` of an evaluation: ``jax.random.key`` of each of ``seed_values``."""
-    return jnp.stack([jax.random.key(s) for s in seed_values(protocol, epoch)])
 
 
 def run_protocol(
@@ -222,7 +216,7 @@ def population_improvements(
 
 def _cell_accuracies(protocol, programs, epoch, spec, interpreter, data_dir):
     """Per cell ``(dataset, model, programs' accuracies [S, P], baseline's [S])``, float64."""
-    keys = seed_keys(protocol, epoch)
+    keys = seed_keys(seed_values(protocol, epoch))
     extra = {"spec": spec} if spec is not None else {}
     datasets = {}
     for dataset, model in protocol.cells:

@@ -24,7 +24,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from hivejax._src.program.program import Program, stack_programs
+from hivejax._src.tasks.base import seed_keys
 from hivejax._src.tasks.data import Dataset
+
+
+def finite_or_none(x) -> float | None:
+    """A score or fitness as JSON: ``None`` where it is not finite (nothing was scored)."""
+    x = float(x)
+    return x if math.isfinite(x) else None
 
 
 def worst_if_nan(fitness: jax.Array) -> jax.Array:
@@ -45,12 +52,13 @@ def fitness_from_accuracy(accuracy: jax.Array) -> jax.Array:
 
 @functools.partial(jax.jit, static_argnums=0)
 def population_accuracies(task, programs: Program, data: Dataset, keys: jax.Array):
-    """Accuracies ``[S, P]`` of a population (leaves ``[P, ...]``) and ``[S]`` of ``task``'s
-    baseline: under each of the keys ``[S]``, every program and the baseline train from the
-    same initialisation on the same batches. NaN where a program's training broke."""
+    """Scores ``[S, P]`` of a population (leaves ``[P, ...]``) and ``[S]`` of ``task``'s
+    baseline under each of the keys ``[S]``: for a training task, accuracies of every
+    program and the baseline trained from the same initialisation on the same batches.
+    NaN where a program broke."""
 
     def one_key(key):
-        return task.accuracy(programs, data, key), task.baseline_accuracy(data, key)[0]
+        return task.score(programs, data, key), task.baseline_score(data, key)[0]
 
     return jax.vmap(one_key)(keys)
 
@@ -112,8 +120,8 @@ def paired_scores(task, program: Program, data: Dataset, seeds, confidence: floa
     ``improvement`` (``summarize`` of the paired improvements).
     """
     seeds = [int(s) for s in seeds]
-    keys = jnp.stack([jax.random.key(s) for s in seeds])
-    prog, base = (np.asarray(a, np.float64) for a in paired_accuracies(task, program, data, keys))
+    prog, base = paired_accuracies(task, program, data, seed_keys(seeds))
+    prog, base = np.asarray(prog, np.float64), np.asarray(base, np.float64)
     gains, _ = improvement(prog, base)
     return {
         "seeds": seeds,

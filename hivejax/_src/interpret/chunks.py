@@ -59,7 +59,7 @@ def free_bytes(device=None) -> int:
 def bytes_per_program(task, data) -> float:
     """Temporary bytes XLA plans per program of ``task`` on ``data``, from a probe."""
     programs = random_population(jax.random.key(0), task.spec, PROBE)
-    probe = jax.jit(task.accuracy).lower(programs, data, jax.random.key(0)).compile()
+    probe = jax.jit(task.score).lower(programs, data, jax.random.key(0)).compile()
     return probe.memory_analysis().temp_size_in_bytes / PROBE
 
 

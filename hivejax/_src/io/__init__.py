@@ -1,0 +1,2 @@
+"""Programs in and out: by name or file, the original subnet's DEAP genomes, and standalone
+source code."""

@@ -1,0 +1,1 @@
+"""Represented: a program as fixed-shape arrays, its op table, identity, formats and formula."""

@@ -1,0 +1,1 @@
+"""Searched: variation, strategies, one generation, islands and the tuning of constants."""

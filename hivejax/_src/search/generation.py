@@ -25,6 +25,7 @@ from values every process sees alike, so the processes of a multi-process run ag
 """
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -32,7 +33,7 @@ import numpy as np
 
 from hivejax._src.evaluation import cascade, fingerprint
 from hivejax._src.evaluation.equivalence_cache import EquivalenceCache
-from hivejax._src.evaluation.mesh import replicated, sharded_accuracy
+from hivejax._src.evaluation.mesh import replicated, sharded_score
 from hivejax._src.evaluation.scores import fitness_from_accuracy
 from hivejax._src.search.islands import Migration, exchange
 from hivejax._src.search.strategy import restart_from_best
@@ -52,25 +53,94 @@ def flatten_islands(population):
     return jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), population)
 
 
+def best_of(states):
+    """The best program over all islands' stacked states, and its fitness (minimised)."""
+    i = jnp.argmin(states.best_fitness)
+    return jax.tree.map(lambda x: x[i], states.best_program), states.best_fitness[i]
+
+
+@dataclasses.dataclass(frozen=True)
+class ScreeningConfig:
+    """What saves training in a generation (module docstring). The hurdle applies only
+    where it saves training (``promoted`` below the trained count and ``hurdle_steps`` below
+    the training's steps), so small populations simply train all.
+
+    Attributes:
+      cascade: reject programs that fail the rejection cascade's cheap checks before
+        training (training tasks only).
+      survivors: train at most this many programs per generation, those that passed the
+        cascade and missed the cache first (None: the whole population).
+      hurdle_steps: train every survivor this many steps first ... (None: no hurdle)
+      promoted: ... and only this many of the best of them on the full budget.
+      cache: functional-equivalence cache entries (0: none).
+      cache_max_hits: a cached fitness serves at most this many programs before its
+        program trains again.
+    """
+
+    cascade: bool = True
+    survivors: int | None = 32
+    hurdle_steps: int | None = 100
+    promoted: int = 8
+    cache: int = 4096
+    cache_max_hits: int = 64
+
+    def __post_init__(self):
+        for name in ("survivors", "hurdle_steps"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be at least 1 (or None), got {value}")
+        for name in ("promoted", "cache_max_hits"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.cache < 0:
+            raise ValueError(f"cache must be >= 0 entries, got {self.cache}")
+
+    @classmethod
+    def off(cls) -> "ScreeningConfig":
+        """Score every program: no cascade, cache, survivors cap or hurdle (what a task that
+        trains nothing, symbolic regression, takes)."""
+        return cls(cascade=False, survivors=None, hurdle_steps=None, cache=0)
+
+    def training_settings(self) -> tuple[str, ...]:
+        """The settings that judge programs by how they train (empty when ``off``)."""
+        on = {
+            "cascade=False": self.cascade,
+            "cache=0": self.cache,
+            "hurdle_steps=None": self.hurdle_steps is not None,
+        }
+        return tuple(name for name, bad in on.items() if bad)
+
+    def places(self, population: int) -> int:
+        """Programs trained per generation: ``survivors``, at most the population."""
+        return min(self.survivors or population, population)
+
+    def hurdle(self, population: int, steps: int) -> bool:
+        """Whether the hurdle saves training for ``population`` programs trained ``steps``."""
+        return (
+            self.hurdle_steps is not None
+            and self.hurdle_steps < steps
+            and self.promoted < self.places(population)
+        )
+
+
 class Generation:
     """``generation(states, key, g) -> (states, metrics)`` over stacked island states.
 
     Args:
       strategy, params: the strategy of one island and its (island-scaled) params.
-      task: the task; ``task.accuracy`` trains programs (``task.train`` is the full budget).
+      task: the task; ``task.score`` judges programs (for a training task ``task.train``
+        is the full budget).
       data, mesh, migration: the data set, the device mesh and the island layout.
       k_eval: the run's fixed evaluation key.
-      screen: ``programs -> reason codes`` (0 passing), the rejection cascade, or None.
-      cache: an ``EquivalenceCache`` (its keys are fingerprints), or None.
-      trained: programs trained per generation (default: the whole population).
-      hurdle_steps, promoted: the short budget and how many continue past it; None (or
-        ``promoted >= trained``) for no hurdle.
+      screening: the cascade, the equivalence cache, the places and the hurdle
+        (``ScreeningConfig``; None: ``ScreeningConfig.off()``, every program scored).
       restart_every: every that many generations a quarter of each island restarts from
-        the best program seen (``strategy.restart_from_best``); None for never.
+        the best program seen (``strategy.restart_from_best``); 0 for never.
 
     ``metrics`` holds host numbers: ``best_accuracy``, ``mean_accuracy`` (full-budget
     programs of this generation, trained or cached), ``best_so_far``, ``broken``, ``trained``,
-    ``cache_hits``, ``untrained`` and, with a screen, ``rejected`` (a count per reason code).
+    ``cache_hits``, ``untrained`` and, with the cascade, ``rejected`` (a count per reason code).
+    The cache (``self.cache``, None without one) lives on the host and goes into checkpoints.
     """
 
     def __init__(
@@ -82,26 +152,26 @@ class Generation:
         mesh,
         migration: Migration,
         k_eval,
-        *,
-        screen=None,
-        cache: EquivalenceCache | None = None,
-        trained: int | None = None,
-        hurdle_steps: int | None = None,
-        promoted: int | None = None,
-        restart_every: int | None = None,
+        screening: ScreeningConfig | None = None,
+        restart_every: int = 0,
     ):
+        screening = screening or ScreeningConfig.off()
         self.islands = migration.islands
         self.size = strategy.population_size * migration.islands
-        self.trained = self.size if trained is None else trained
-        hurdle = hurdle_steps is not None and promoted is not None and promoted < self.trained
-        self.cache, self.screen, self.task = cache, screen, task
+        self.trained = screening.places(self.size)
+        self.screen = (
+            functools.partial(cascade.reasons, task.name, task.spec) if screening.cascade else None
+        )
+        self.cache = (
+            EquivalenceCache(screening.cache, screening.cache_max_hits) if screening.cache else None
+        )
+        self.task = task
         self._strategy, self._params, self._k_eval = strategy, params, k_eval
         self._migration, self._data = migration, data
-        self._evaluate = sharded_accuracy(task, mesh)
-        self._short, self._promoted = None, promoted
-        if hurdle:
-            short = dataclasses.replace(task.train, steps=hurdle_steps)
-            self._short = sharded_accuracy(dataclasses.replace(task, train=short), mesh)
+        self._evaluate = sharded_score(task, mesh)
+        self._short, self._promoted = None, screening.promoted
+        if task.trains and screening.hurdle(self.size, task.train.steps):
+            self._short = sharded_score(task.with_steps(screening.hurdle_steps), mesh)
         self._migrate = exchange(migration, mesh)
         self._restart_every = restart_every
         rep = replicated(mesh)

@@ -375,7 +375,7 @@ class RandomSearch(RegularizedEvolution):
 
     It runs through the same generation as evolution (cascade, cache, hurdle, funnel), so
     ``hivejax bench --workload search`` compares the two at the same budget and with the
-    same savings. It is not in ``STRATEGIES``: it does not evolve.
+    same savings.
     """
 
     @partial(jax.jit, static_argnames=("self",))
@@ -395,7 +395,36 @@ class RandomSearch(RegularizedEvolution):
         return population, state
 
 
-# Every strategy here passes tests/test_strategy.py; add new ones to this registry.
-STRATEGIES: dict[str, type] = {
+# Every strategy here passes tests/search/test_strategy.py; add new ones to this registry.
+STRATEGIES: dict[str, type[RegularizedEvolution]] = {
     "regularized_evolution": RegularizedEvolution,
+    "random_search": RandomSearch,
 }
+"""What ``SearchConfig.strategy`` names."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchConfig:
+    """How a run's population evolves.
+
+    Attributes:
+      strategy: what breeds each generation (``STRATEGIES``): ``regularized_evolution``, or
+        ``random_search``, the baseline that asks fresh programs every generation.
+      seed_programs: programs to start from as well as random ones: paths (best_gene.json
+        genomes included) or builtin:NAME.
+      restart_every: every N generations a quarter of each island restarts from the best
+        (0: never).
+    """
+
+    strategy: str = "regularized_evolution"
+    seed_programs: tuple[str, ...] = ()
+    restart_every: int = 0
+
+    def __post_init__(self):
+        if self.strategy not in STRATEGIES:
+            raise ValueError(
+                f"unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}"
+            )
+        if self.restart_every < 0:
+            raise ValueError(f"restart_every must be >= 0, got {self.restart_every}")
+        object.__setattr__(self, "seed_programs", tuple(self.seed_programs))

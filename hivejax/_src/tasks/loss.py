@@ -37,6 +37,7 @@ class LossTask(ProgramTask):
     default_spec = SPEC
 
     input_layouts = (SPEC.inputs, DERIVED_SPEC.inputs)
+    derived_spec = DERIVED_SPEC
 
     def components(self, outputs) -> dict:
         def loss(program, logits, targets):

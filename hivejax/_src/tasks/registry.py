@@ -11,7 +11,7 @@ programs still load (``task_of_spec``), and ``hivejax evolve --task regression``
 
 from hivejax._src.program.program import Program, ProgramSpec
 from hivejax._src.tasks.activation import ActivationTask
-from hivejax._src.tasks.base import ProgramTask
+from hivejax._src.tasks.base import ProgramTask, Task
 from hivejax._src.tasks.builtins import BUILTINS, TASK_OF
 from hivejax._src.tasks.loss import LossTask
 from hivejax._src.tasks.optimizer import OptimizerTask
@@ -23,12 +23,24 @@ TASK_TYPES: dict[str, type[ProgramTask]] = {
 }
 TASKS = tuple(TASK_TYPES)
 
+SEARCHABLE: dict[str, type[Task]] = {**TASK_TYPES, RegressionTask.name: RegressionTask}
+"""Every task a search can run (``evolve --task``): the training tasks and regression."""
+
+
+def _lookup(registry: dict, name: str):
+    if name not in registry:
+        raise ValueError(f"unknown task {name!r}; choose one of {', '.join(registry)}")
+    return registry[name]
+
 
 def task_type(name: str) -> type[ProgramTask]:
-    """The task class ``name`` (one of ``TASKS``); ``ValueError`` lists the choices."""
-    if name not in TASK_TYPES:
-        raise ValueError(f"unknown task {name!r}; choose one of {', '.join(TASKS)}")
-    return TASK_TYPES[name]
+    """The training task class ``name`` (one of ``TASKS``); ``ValueError`` lists the choices."""
+    return _lookup(TASK_TYPES, name)
+
+
+def searchable_task(name: str) -> type[Task]:
+    """The task class ``name`` (one of ``SEARCHABLE``); ``ValueError`` lists the choices."""
+    return _lookup(SEARCHABLE, name)
 
 
 def make_task(name: str, train: TrainConfig | None = None, **kw) -> ProgramTask:
@@ -48,7 +60,7 @@ def task_of_spec(spec: ProgramSpec) -> type[ProgramTask]:
       >>> task_of_spec(ProgramSpec(inputs=("x",), op_set="elementwise")).name
       'activation'
     """
-    for task in (*TASK_TYPES.values(), RegressionTask):
+    for task in SEARCHABLE.values():
         if task.fits(spec):
             return task
     shapes = "; ".join(

@@ -37,8 +37,8 @@ programming needs better benchmarks"). Some later papers draw nguyen-9, 10 and 1
 U[0, 1] too; a variant is one row of the table. Where the papers' terminals are ``x`` and
 the constant 1, programs here also have ``zero half pi e`` and four free constants.
 
-**Fitness cases come from the key.** ``accuracy(programs, data, key)`` draws the problem's
-points from ``key`` (``sample``); ``data`` is ignored. So a run's fixed evaluation key is
+**Fitness cases come from the key.** ``score(programs, data, key)`` draws the problem's
+points from ``key`` (``sample``); there is no data set. So a run's fixed evaluation key is
 its training sample (each seed draws its own), the funnel's fresh keys are fresh samples
 (a generalisation check) and the final scoring's keys are test samples from the same
 ranges: the engine's key discipline carries over unchanged.
@@ -50,7 +50,7 @@ error, so selection ranks programs exactly as the MSE does (lower is better), wi
 an exact fit, 0.5 for predicting the targets' mean (the ``baseline``) and towards 0 as
 the error grows. Normalising by the variance makes the strategy's parsimony penalty
 (1e-3 per live instruction) worth the same R² on every problem. ``r2_of_score`` inverts
-it; ``RegressionTask.summary`` reports MSE and R² themselves. A program whose prediction
+it; ``RegressionTask.report`` gives MSE and R² themselves. A program whose prediction
 is not finite scores NaN (broken, the worst fitness).
 
 **Op set.** ``"koza"`` by default (``program.OP_SETS``): + - * / sin cos exp log, the
@@ -78,7 +78,7 @@ import numpy as np
 
 from hivejax._src.interpret import chunks, dispatch
 from hivejax._src.program.program import Program, ProgramSpec, stack_programs
-from hivejax._src.tasks.base import ProgramTask
+from hivejax._src.tasks.base import Task, seed_keys
 
 OP_SETS = ("koza", "elementwise")
 """The op sets a regression program may use; the first is the default."""
@@ -203,17 +203,15 @@ def r2_of_score(score):
     return 2.0 - 1.0 / np.asarray(score, np.float64)
 
 
-@dataclasses.dataclass(frozen=True)
-class RegressionTask(ProgramTask):
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RegressionTask(Task):
     """Fit the formula of a benchmark problem (module docstring).
 
     Attributes:
       problem: one of ``PROBLEMS``.
       spec: default ``problem_spec``; its inputs must be the problem's, its op set one of
         ``OP_SETS``.
-      interpreter, chunk_size: as for every task (``ProgramTask``).
-      train: unused: a formula trains nothing (kept so that the engine can treat every
-        task alike).
+      interpreter, chunk_size: as for every task (``Task``).
     """
 
     problem: str = "nguyen-1"
@@ -222,6 +220,7 @@ class RegressionTask(ProgramTask):
     baseline = "mean"  # predicting the targets' mean: R² 0, score 0.5
     default_spec = problem_spec(PROBLEMS["nguyen-1"])
     input_layouts = (_X, _XY)
+    trains = False
 
     def __post_init__(self):
         problem = get_problem(self.problem)
@@ -235,6 +234,13 @@ class RegressionTask(ProgramTask):
             )
 
     @classmethod
+    def for_run(cls, *, train, problem: str | None, **kw) -> "RegressionTask":
+        """The search for ``problem``'s formula; ``train`` plays no part (nothing trains)."""
+        if problem is None:
+            raise ValueError(f"task {cls.name!r} needs a problem (regression.PROBLEMS)")
+        return cls(problem=problem, **kw)
+
+    @classmethod
     def fits(cls, spec: ProgramSpec) -> bool:
         """Whether ``spec`` reads ``x`` (or ``x, y``), returns one output and uses one of
         ``OP_SETS``."""
@@ -246,33 +252,55 @@ class RegressionTask(ProgramTask):
         error = mse(self.spec, self.interpreter, programs, inputs, target, self.chunk_size)
         return error, 1.0 - error / jnp.maximum(jnp.var(target), 1e-30)
 
-    def accuracy(
-        self, programs: Program, data, key: jax.Array, data_axis: str | None = None
+    def score(
+        self, programs: Program, data: None, key: jax.Array, data_axis: str | None = None
     ) -> jax.Array:
         """The score ``1 / (2 - R²)`` ``[P]`` on the fitness cases ``key`` draws (module
-        docstring); NaN where a prediction is not finite. ``data`` and ``data_axis`` are
-        ignored: the points come from the key, and there is no batch to split."""
+        docstring); NaN where a prediction is not finite. There is no data set (the points
+        come from the key) and no batch to split, so ``data`` and ``data_axis`` are None."""
         _, r2 = self.errors(programs, key)
         return 1.0 / (2.0 - r2)
 
-    def baseline_accuracy(self, data, key: jax.Array, copies: int = 1) -> jax.Array:
+    def baseline_score(self, data: None, key: jax.Array, copies: int = 1) -> jax.Array:
         """The score of predicting the targets' mean, ``copies`` times: exactly 0.5 (its
         MSE is the targets' variance), whatever the key."""
         return jnp.full((copies,), 0.5, jnp.float32)
 
-    def summary(self, program: Program, search_key: jax.Array, test_seeds) -> dict:
-        """A run's report on its best ``program``: the problem, and MSE and R² on the
-        run's fitness cases (``search_key``) and on a test sample per seed."""
+    def load_data(self, dataset: str, data_dir=None) -> None:
+        """None: the fitness cases come from the keys, not from a data set."""
+        return None
+
+    def for_final_scoring(self) -> "RegressionTask":
+        """This task: a fresh key is a fresh sample of held-out points."""
+        return self
+
+    def protocol(self) -> dict:
+        """The problem as a search protocol: its name, target and sampling (no version:
+        the points are the protocol)."""
+        problem = get_problem(self.problem)
+        return {
+            "name": f"regression-{problem.name}",
+            "version": None,
+            "problem": problem.name,
+            "formula": problem.formula,
+            "sampling": problem.sampling,
+        }
+
+    def report(self, program: Program, search_key: jax.Array, final_seeds) -> dict:
+        """``regression``: the problem, and MSE and R² of ``program`` on the run's fitness
+        cases (``search_key``) and on a test sample per final seed."""
         problem = get_problem(self.problem)
         one = stack_programs([program])
-        keys = [search_key, *(jax.random.key(int(s)) for s in test_seeds)]
+        keys = [search_key, *seed_keys(final_seeds)]
         fits = [jax.device_get(self.errors(one, k)) for k in keys]
         mses = [float(e[0]) for e, _ in fits]
         r2s = [float(r[0]) for _, r in fits]
         return {
-            "problem": problem.name,
-            "formula": problem.formula,
-            "sampling": problem.sampling,
-            "search": {"mse": mses[0], "r2": r2s[0]},
-            "test": {"seeds": [int(s) for s in test_seeds], "mse": mses[1:], "r2": r2s[1:]},
+            "regression": {
+                "problem": problem.name,
+                "formula": problem.formula,
+                "sampling": problem.sampling,
+                "search": {"mse": mses[0], "r2": r2s[0]},
+                "test": {"seeds": [int(s) for s in final_seeds], "mse": mses[1:], "r2": r2s[1:]},
+            }
         }
