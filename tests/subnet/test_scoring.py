@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 from programs import CE
 
-from hivejax._src.evaluation.fingerprint import fingerprints
+from hivejax._src.evaluation.fingerprint import Fingerprint, fingerprints
+from hivejax._src.evaluation.protocols import get_protocol
 from hivejax._src.evaluation.scores import improvement
-from hivejax._src.program.program import make_program
+from hivejax._src.program.program import make_program, stack_programs
+from hivejax._src.subnet.candidates import Evaluation, candidate, evaluate
 from hivejax._src.subnet.scoring import DECAY, MARGIN, QUANTUM, Candidate, cell, score
 from hivejax._src.tasks.registry import builtin, builtin_spec
 
@@ -241,3 +243,33 @@ def test_disguised_copies_earn_nothing_and_leave_the_owner_alone():
         "nan": "non_finite",
         "flat": "constant",
     }
+
+
+def test_both_neurons_build_a_candidate_from_an_evaluation_one_way(monkeypatch):
+    """``candidates``: improvements as Python floats, broken if any run broke, and no
+    evaluation for a program without a fingerprint, whose reason says why it earns nothing."""
+    gains = np.array([[0.04, 0.05, 0.03, 0.04], [0.2, 0.0, 0.3, 0.2]])
+    runs_broken = np.array([[False] * 4, [False, True, False, False]])
+    monkeypatch.setattr(
+        "hivejax._src.subnet.candidates.population_improvements",
+        lambda protocol, programs, epoch, *, spec, data_dir: (gains, runs_broken),
+    )
+    spec = builtin_spec("cross_entropy")
+    programs = stack_programs([builtin("cross_entropy"), builtin("focal")])
+    good, broken = evaluate(get_protocol("local-loss"), programs, 7, spec=spec)
+    assert good == Evaluation((0.04, 0.05, 0.03, 0.04), False, 7)
+    assert broken == Evaluation((0.2, 0.0, 0.3, 0.2), True, 7)
+    assert all(type(g) is float for g in good.improvements)  # as the ledger stores them
+
+    cands = [
+        candidate("a", 1, Fingerprint("f1"), 10, good),
+        candidate("b", 2, Fingerprint("f2"), 20, broken),
+        candidate("c", 3, Fingerprint(None, "constant"), 30, None),
+    ]
+    assert cands == [
+        Candidate("a", 1, "f1", 10, good.improvements),
+        Candidate("b", 2, "f2", 20, broken.improvements, broken=True),
+        Candidate("c", 3, None, 30, (), reason="constant"),
+    ]
+    s = score(cands)
+    assert s.ranking == ("a",) and s.reasons == {"b": "broken", "c": "constant"}

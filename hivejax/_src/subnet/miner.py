@@ -5,16 +5,16 @@ Each round (``Miner.step``):
 1. **Seed** a new evolution with the programs on chain (every revealed program of the
    miner's task, protocol and spec: other miners' and its own) and the user's seed
    programs, so the search starts from the best known, not from scratch.
-2. **Evolve** (``engine.evolve``) for ``generations`` generations on the protocol's first
+2. **Evolve** (``run/loop.evolve``) for ``generations`` generations on the protocol's first
    cell (its data set, model and training), checkpointed every generation in
    ``rounds/<round>``: a miner killed mid-round resumes that round where it stopped.
 3. **Decide** as a validator would: the round's best and every program on chain are
    evaluated together under the protocol on the current epoch's seeds
-   (``protocols.population_improvements``), fingerprinted, and scored with
-   ``scoring.score``, the best as the latest comer. The miner publishes only if its best
-   ranks first, that is beats the current leader by the validator's margin with a lower
-   bound above zero, and is not a copy of a program already on chain (its own included).
-   Every decision is logged.
+   (``candidates.evaluate``), fingerprinted, made into candidates by the validator's own
+   builder (``candidates.candidate``) and scored with ``scoring.score``, the best as the
+   latest comer. The miner publishes only if its best ranks first, that is beats the
+   current leader by the validator's margin with a lower bound above zero, and is not a
+   copy of a program already on chain (its own included). Every decision is logged.
 4. **Publish** with commit-reveal (``reveal``): the salted hash first, the reveal
    ``reveal_after`` blocks later (validators must read the hash in between; they poll
    every block or so). The pending publication, salt included, is saved before each
@@ -37,21 +37,26 @@ import threading
 import time
 from collections.abc import Callable
 
+import numpy as np
+
 from hivejax._src.evaluation.fingerprint import fingerprints
-from hivejax._src.evaluation.protocols import Protocol, population_improvements, validator_protocol
+from hivejax._src.evaluation.protocols import Protocol, validator_protocol
 from hivejax._src.interpret.compilation_cache import release_executables
 from hivejax._src.io.program_io import load_program, save_program
 from hivejax._src.program.files import write_json_atomic
 from hivejax._src.program.formats import to_json
 from hivejax._src.program.formula import formula
 from hivejax._src.program.program import Program, stack_programs
-from hivejax._src.run.engine import EvolveConfig, evolve, resume_config
+from hivejax._src.run.config import EvolveConfig, FinishConfig, resume_config
+from hivejax._src.run.loop import evolve
+from hivejax._src.search.strategy import SearchConfig
 from hivejax._src.subnet import rules
+from hivejax._src.subnet.candidates import candidate, evaluate
 from hivejax._src.subnet.chain import Chain
 from hivejax._src.subnet.commitment import Decoded, decode_for, encode
 from hivejax._src.subnet.reveal import Reveal, make_hash_commitment, make_reveal, new_salt, parse
 from hivejax._src.subnet.rules import ChainError
-from hivejax._src.subnet.scoring import Candidate, score
+from hivejax._src.subnet.scoring import score
 from hivejax._src.tasks.registry import task_type
 
 log = logging.getLogger("hivejax.miner")
@@ -71,11 +76,12 @@ class MinerConfig:
         under all of it.
       population, generations: the size of each round's evolution.
       seed: the first round's search seed (round ``k`` uses ``seed + k``).
-      seed_programs: programs (paths or ``builtin:NAME``) every round starts from.
-      reveal_after: blocks between the hash and the reveal.
+      seed_programs: programs (paths or ``builtin:NAME``) every round starts from, with
+        those on chain.
+      reveal_after: blocks between committing a program's hash and revealing it.
       refresh_blocks: blocks after which the current program's hash and reveal repeat.
       epoch_blocks: blocks per epoch, as the validators count them (decides the seeds).
-      data_dir: where file-based data sets are.
+      data_dir: where file-based data sets are (default: ``$HIVEJAX_DATA``).
     """
 
     protocol: Protocol = dataclasses.field(default_factory=lambda: validator_protocol("loss"))
@@ -113,12 +119,12 @@ class MinerConfig:
             population=self.population,
             generations=self.generations,
             seed=self.seed + round_index,
-            seed_programs=seed_programs,
             train=self.protocol.train_config(model),
-            final_seeds=1,
             derived_inputs=False,  # the subnet's programs have the task's default spec
             checkpoint_every=1,
             keep_checkpoints=1,
+            search=SearchConfig(seed_programs=seed_programs),
+            finish=FinishConfig(final_seeds=1),
         )
 
 
@@ -262,7 +268,7 @@ class Miner:
                 k,
                 config.population,
                 config.generations,
-                len(config.seed_programs),
+                len(config.search.seed_programs),
             )
         evolve(config, out, resume=resume, data_dir=self.config.data_dir)
         return load_program(out / "best.json", self.config.spec)[1]
@@ -279,38 +285,34 @@ class Miner:
             paths.append(str(path))
         return tuple(paths[: self.config.population])
 
+    def _priority(self, c: OnChain) -> int:
+        """The block a validator dates ``c`` by, as far as this miner can tell: its own
+        program's hash block once it has one, else the block of the latest write (the
+        chain shows no earlier one: a reveal replaces its hash)."""
+        pub = self.state["publish"]
+        if c.hotkey == self.hotkey and pub and pub["hash_block"] is not None:
+            return pub["hash_block"]
+        return c.block
+
     def _decide(self, k: int, best: Program, chain_programs: list[OnChain]) -> dict:
         spec, block = self.config.spec, self.chain.block()
         epoch = block // self.config.epoch_blocks
-        programs = [best] + [c.program for c in chain_programs]
-        population = stack_programs(programs)
-        gains, broken = population_improvements(
+        population = stack_programs([best] + [c.program for c in chain_programs])
+        evaluations = evaluate(
             self.protocol, population, epoch, spec=spec, data_dir=self.config.data_dir
         )
         prints = fingerprints(self.protocol.task, spec, population)
         pub = self.state["publish"]
-        own_block = pub["hash_block"] if pub and pub["hash_block"] is not None else None
-        candidates = [
-            Candidate(
-                NEW,
-                -1,
-                prints[0].fingerprint,
-                block + 1,
-                tuple(gains[0]),
-                bool(broken[0].any()),
-                prints[0].reason,
-            )
+        entrants = [(NEW, -1, block + 1)] + [
+            (c.hotkey, c.uid, self._priority(c)) for c in chain_programs
         ]
-        for c, fp, g, b in zip(chain_programs, prints[1:], gains[1:], broken[1:], strict=True):
-            priority = own_block if c.hotkey == self.hotkey and own_block is not None else c.block
-            candidates.append(
-                Candidate(
-                    c.hotkey, c.uid, fp.fingerprint, priority, tuple(g), bool(b.any()), fp.reason
-                )
-            )
+        candidates = [
+            candidate(hotkey, uid, fp, priority, ev)
+            for (hotkey, uid, priority), fp, ev in zip(entrants, prints, evaluations, strict=True)
+        ]
         scores = score(candidates)
         text = formula(spec, best)
-        mean = float(gains[0].mean())
+        mean = float(np.mean(evaluations[0].improvements))
         leader = next((h for h in scores.ranking if h != NEW), None)
         if scores.ranking[:1] == (NEW,):
             reason = "leads" if leader is None else f"beats {leader} by the margin"
@@ -336,7 +338,7 @@ class Miner:
     def run(self, steps: int | None = None, stop: threading.Event | None = None) -> None:
         """Run rounds (``steps`` of them, or until ``stop`` is set). A chain failure in one
         round is logged and the next round tries again; SIGINT or SIGTERM during a round's
-        evolution checkpoints it and raises ``KeyboardInterrupt`` (``engine.evolve``)."""
+        evolution checkpoints it and raises ``KeyboardInterrupt`` (``run/loop.evolve``)."""
         stop = stop or threading.Event()
         done = 0
         while not stop.is_set() and (steps is None or done < steps):

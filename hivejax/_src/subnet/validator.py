@@ -18,12 +18,12 @@ Each interval (``Validator.step``):
    evaluates it on the same seeds, whenever it started. Then the current top ``top``
    are re-evaluated on this epoch's seeds and scored with them, so no program can be tuned
    to seeds it knows in advance and stay on top. Each of the two is one vmapped batch of
-   every program that needs it (``protocols.population_improvements``); results are
-   stored in the ledger per (fingerprint, epoch, protocol version), so a restarted
+   every program that needs it (``candidates.evaluate``, as a miner's decision); results
+   are stored in the ledger per (fingerprint, epoch, protocol version), so a restarted
    validator repeats no evaluation, and an evaluation killed half-way stored nothing.
-4. **Score** (``scoring.score``): copies, broken, constant and non-finite programs earn
-   nothing, only a lower bound above zero earns, a later program needs a margin, weights
-   decay with rank.
+4. **Score** the candidates (``candidates.candidate``, the builder miners decide with) with
+   ``scoring.score``: copies, broken, constant and non-finite programs earn nothing, only
+   a lower bound above zero earns, a later program needs a margin, weights decay with rank.
 5. **Set weights** when the rate limit allows, retrying with exponential backoff when the
    chain fails (``ErrorCode.NETWORK``); a refusal by rule (rate limited, no permit) is
    logged and waits for the next interval. When nobody earns, the validator sets nothing:
@@ -43,12 +43,13 @@ import threading
 import time
 from collections.abc import Callable
 
-from hivejax._src.evaluation.fingerprint import fingerprints
-from hivejax._src.evaluation.protocols import Protocol, population_improvements, validator_protocol
+from hivejax._src.evaluation.fingerprint import Fingerprint, fingerprints
+from hivejax._src.evaluation.protocols import Protocol, validator_protocol
 from hivejax._src.evaluation.scores import summarize
 from hivejax._src.program.files import write_json_atomic
 from hivejax._src.program.program import stack_programs
 from hivejax._src.subnet import rules
+from hivejax._src.subnet.candidates import Evaluation, candidate, evaluate
 from hivejax._src.subnet.chain import Chain
 from hivejax._src.subnet.commitment import Decoded, Rejected, decode_for
 from hivejax._src.subnet.ledger import Ledger
@@ -68,7 +69,7 @@ class ValidatorConfig:
       protocol: the protocol every program is evaluated under (its task is the subnet's).
       top: programs re-evaluated on each epoch's seeds.
       epoch_blocks: blocks per epoch: seeds change, and the top are re-evaluated, each epoch.
-      data_dir: where file-based data sets are.
+      data_dir: where file-based data sets are (default: ``$HIVEJAX_DATA``).
     """
 
     protocol: Protocol = dataclasses.field(default_factory=lambda: validator_protocol("loss"))
@@ -228,48 +229,42 @@ class Validator:
         _, first_block = self.ledger.priority(fingerprint)
         return min(first_block // self.config.epoch_blocks, epoch)
 
-    def _evaluations(self, wanted: dict[str, int], by_print: dict) -> dict[str, dict]:
+    def _evaluations(self, wanted: dict[str, int], by_print: dict) -> dict[str, Evaluation]:
         """The stored or new evaluation of each ``fingerprint -> epoch`` in ``wanted``;
         the missing ones of each epoch are evaluated as one batch and stored."""
         version = self.protocol.version
-        found = {fp: self.ledger.get_evaluation(fp, e, version) for fp, e in wanted.items()}
+        found = {
+            fp: _from_ledger(self.ledger.get_evaluation(fp, e, version)) for fp, e in wanted.items()
+        }
         missing = sorted(fp for fp, ev in found.items() if ev is None)
         for epoch in sorted({wanted[fp] for fp in missing}):
             batch = [fp for fp in missing if wanted[fp] == epoch]
             log.info("evaluating %d program(s) on the seeds of epoch %d", len(batch), epoch)
-            gains, broken = population_improvements(
+            evaluations = evaluate(
                 self.protocol,
                 stack_programs([by_print[fp] for fp in batch]),
                 epoch,
                 spec=self.config.spec,
                 data_dir=self.config.data_dir,
             )
-            for fp, g, b in zip(batch, gains, broken, strict=True):
-                result = {"improvements": g.tolist(), "broken": bool(b.any()), "epoch": epoch}
-                self.ledger.put_evaluation(fp, epoch, version, result)
-                found[fp] = result
+            for fp, ev in zip(batch, evaluations, strict=True):
+                self.ledger.put_evaluation(fp, epoch, version, _to_ledger(ev))
+                found[fp] = ev
         return found
 
     def _candidates(self, entries, evaluations) -> list[Candidate]:
-        out = []
-        for e in entries.values():
-            if e.state != "scored":
-                continue
-            if e.fingerprint is None:
-                out.append(Candidate(e.hotkey, e.uid, None, e.priority_block, (), reason=e.reason))
-                continue
-            ev = evaluations[e.fingerprint]
-            out.append(
-                Candidate(
-                    e.hotkey,
-                    e.uid,
-                    e.fingerprint,
-                    e.priority_block,
-                    tuple(ev["improvements"]),
-                    broken=ev["broken"],
-                )
+        """A candidate of every scored entry; one without a fingerprint was not evaluated."""
+        return [
+            candidate(
+                e.hotkey,
+                e.uid,
+                Fingerprint(e.fingerprint, e.reason),
+                e.priority_block,
+                None if e.fingerprint is None else evaluations[e.fingerprint],
             )
-        return out
+            for e in entries.values()
+            if e.state == "scored"
+        ]
 
     def _score(self, entries: dict[str, Entry], by_print: dict, epoch: int) -> Scores:
         """Evaluate what is missing (first epochs, then this epoch's top), score, and fill
@@ -284,10 +279,10 @@ class Validator:
         for hotkey, e in entries.items():
             if e.state == "scored" and e.fingerprint is not None:
                 ev = evaluations[e.fingerprint]
-                stats = summarize(ev["improvements"], self.protocol.confidence)
+                stats = summarize(ev.improvements, self.protocol.confidence)
                 entries[hotkey] = dataclasses.replace(
                     e,
-                    epoch=ev["epoch"],
+                    epoch=ev.epoch,
                     mean=stats["mean"],
                     lower_bound=stats["lower_bound"],
                     reason=scores.reasons.get(hotkey),
@@ -381,6 +376,22 @@ class Validator:
                 self.watch()
             except (ChainError, OSError, sqlite3.Error) as e:
                 log.warning("reading commitments failed: %s", e)
+
+
+def _to_ledger(evaluation: Evaluation) -> dict:
+    """An evaluation as the ledger stores it: JSON, in the layout of its first version."""
+    return {
+        "improvements": list(evaluation.improvements),
+        "broken": evaluation.broken,
+        "epoch": evaluation.epoch,
+    }
+
+
+def _from_ledger(stored: dict | None) -> Evaluation | None:
+    """A stored evaluation, which scores as it did when it was new (``None``: none stored)."""
+    if stored is None:
+        return None
+    return Evaluation(tuple(stored["improvements"]), stored["broken"], stored["epoch"])
 
 
 def _rounded(weights: dict[int, float]) -> dict[int, float]:
