@@ -1,4 +1,4 @@
-"""Strict, CPU-first test configuration (STYLE.md guideline 11)."""
+"""Strict, CPU-first test configuration."""
 
 import os
 

@@ -1,4 +1,4 @@
-"""Examples are tests (STYLE.md 18): every ``>>>`` line in the package runs here.
+"""Examples are tests: every ``>>>`` line in the package runs here.
 
 One test per module, through the standard library's ``doctest``, under this suite's
 configuration (simulated CPU devices, strict rank promotion). Each example's output is

@@ -17,7 +17,6 @@ import subprocess
 import sys
 
 import hivejax
-
 import hivejax.kernels
 
 ROOT = pathlib.Path(hivejax.__file__).parent
@@ -33,7 +32,8 @@ LAYERS = (
     ("run", ("hivejax._src.run",)),
     ("subnet", ("hivejax._src.subnet",)),
     ("plotting", ("hivejax._src.plotting",)),
-    ("public API", ("=hivejax", "hivejax.subnet")),
+    ("bench", ("hivejax._src.bench",)),
+    ("public API", ("=hivejax", "hivejax.subnet", "hivejax.bench")),
     ("cli", ("hivejax.cli", "hivejax.__main__")),
 )
 """The stages a program passes through, lowest first: a module may import from its own
@@ -146,8 +146,20 @@ def test_no_import_cycles_and_no_hidden_imports():
             visit(name, [name])
 
 
+def test_the_cli_imports_only_the_public_api():
+    # The command line parses, calls and prints; what it calls is what users can call.
+    private = [
+        f"{name} imports {target}"
+        for name, path in _modules().items()
+        if name.startswith("hivejax.cli")
+        for target, _ in _imports(path)
+        if target.startswith("hivejax._src")
+    ]
+    assert not private, "\n".join(private)
+
+
 def test_only_their_modules_import_the_extras():
-    # The core must import without them (STYLE.md 13).
+    # The core must import without them: they are extras.
     for name, path in _modules().items():
         for target, _ in _imports(path):
             package = target.split(".")[0]

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import hivejax
+import hivejax.bench as hb
 
 
 def test_every_export_exists_and_has_a_docstring():
@@ -11,6 +12,14 @@ def test_every_export_exists_and_has_a_docstring():
         obj = getattr(hivejax, name)
         if callable(obj) or isinstance(obj, type):
             assert (obj.__doc__ or "").strip(), f"hivejax.{name} has no docstring"
+
+
+def test_every_bench_export_exists_and_has_a_docstring():
+    assert sorted(hb.__all__, key=str.lower) == hb.__all__
+    for name in hb.__all__:
+        obj = getattr(hb, name)
+        if callable(obj):
+            assert (obj.__doc__ or "").strip(), f"hivejax.bench.{name} has no docstring"
 
 
 def test_core_imports_without_heavy_extras():

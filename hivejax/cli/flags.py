@@ -1,7 +1,10 @@
 """Flag parsing shared by every ``hivejax`` command: one-line errors and checked types.
 
 A ``UsageError`` is an error in what the user asked for (exit status 2); ``usage()`` turns
-a ``ValueError`` from building configs out of flags into one.
+a ``ValueError`` from building configs out of flags into one. The flags of config fields
+are made from the configs (``config_flags.py``); the few declared here by hand are the
+commands' own, and ``CHOICES`` and ``METAVARS`` are what the configs' flags take from the
+library's registries and how their help writes values.
 """
 
 import argparse
@@ -13,12 +16,36 @@ EXIT_RUNTIME = 1
 EXIT_USAGE = 2
 _EVOLVE = hj.EvolveConfig()
 
+CHOICES = {
+    "problem": tuple(hj.REGRESSION_PROBLEMS),
+    "model": hj.MODELS,
+    "strategy": tuple(hj.STRATEGIES),
+    "tune_constants": (*hj.TUNERS, hj.META_GRADIENT),
+    "interpreter": hj.INTERPRETER_CHOICES,
+}
+"""The values of config fields that name an entry of a library registry, by field name."""
+METAVARS = {
+    "seed_programs": "PROGRAM",
+    "miner_programs": "PROGRAM",
+    "protocol": "NAME",
+    "data_dir": "DIR",
+}
+
 
 class Parser(argparse.ArgumentParser):
     """An argument parser whose errors are ``UsageError`` s, printed as one line."""
 
     def error(self, message):  # one line instead of usage + message
         raise UsageError(f"{self.prog}: {message}")
+
+    def parse_known_args(self, args=None, namespace=None):
+        # Every (sub)command refuses what it does not take itself, so that the error names
+        # it (`hivejax bench search: unrecognized arguments: --devices all`) rather than
+        # the top-level parser, which would otherwise report its subcommands' leftovers.
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return namespace, extras
 
 
 class UsageError(Exception):

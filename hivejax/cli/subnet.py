@@ -2,10 +2,13 @@
 
 ``neurons/miner.py`` and ``neurons/validator.py`` are these commands under the Bittensor
 convention's names, with the same flags (``--netuid``, ``--subtensor.network``,
-``--wallet.name``, ``--wallet.hotkey``, ...). Defaults come from ``MinerConfig``,
-``ValidatorConfig`` and ``LocalSubnetConfig``.
+``--wallet.name``, ``--wallet.hotkey``, ...; those, like the run's ``--interval`` and
+``--steps``, are the commands' own). Every other flag is a field of ``hs.MinerConfig``,
+``hs.ValidatorConfig`` or ``hs.LocalSubnetConfig``, made by ``config_flags``; a neuron's
+``protocol`` field is set from ``--task`` and ``--protocol NAME``.
 """
 
+import functools
 import logging
 import pathlib
 import signal
@@ -16,51 +19,25 @@ from rich.table import Table
 
 import hivejax as hj
 import hivejax.subnet as hs
-from hivejax.cli.flags import (
-    UsageError,
-    add_data_dir_flag,
-    non_negative,
-    positive,
-    positive_float,
-    usage,
-)
+from hivejax.cli.config_flags import ConfigFlags, add_config_flags
+from hivejax.cli.flags import METAVARS, UsageError, non_negative, positive, positive_float, usage
 
-_MINER = hs.MinerConfig()
-_VALIDATOR = hs.ValidatorConfig()
-_LOCAL = hs.LocalSubnetConfig()
 DEFAULT_INTERVAL = 120.0
 """Seconds between a validator's intervals on a network (ten blocks)."""
 DEFAULT_POLL = 6.0
 """Seconds between a validator's reads of the commitments (half a block)."""
+_TASK = {"task": hj.TASKS}
+_TASK_DEFAULT = hs.LocalSubnetConfig().task
 
 
-def add_subnet(sub) -> None:
+def add(sub) -> None:
+    """Add ``subnet`` and its roles to the subcommands ``sub``."""
     p = sub.add_parser("subnet", help="run a miner, a validator, or a whole local subnet")
     roles = p.add_subparsers(dest="role", required=True, parser_class=type(p))
     miner = roles.add_parser("miner", help="evolve programs and publish the best on chain")
     _add_neuron_flags(miner)
-    miner.add_argument("--population", type=positive, default=_MINER.population)
-    miner.add_argument("--generations", type=positive, default=_MINER.generations, help="per round")
-    miner.add_argument("--seed", type=int, default=_MINER.seed, help="the first round's seed")
-    miner.add_argument(
-        "--seed-programs",
-        nargs="+",
-        default=[],
-        metavar="PROGRAM",
-        help="programs (paths or builtin:NAME) every round starts from, with those on chain",
-    )
-    miner.add_argument(
-        "--reveal-after",
-        type=positive,
-        default=_MINER.reveal_after,
-        help="blocks between committing a program's hash and revealing it",
-    )
-    miner.add_argument(
-        "--refresh-blocks",
-        type=positive,
-        default=_MINER.refresh_blocks,
-        help="blocks after which the hash and reveal of the current program repeat",
-    )
+    flags = add_config_flags(miner, hs.MinerConfig(), metavars=METAVARS, skip=("protocol",))
+    miner.set_defaults(run=functools.partial(_role, _miner, flags))
     validator = roles.add_parser("validator", help="score the miners' programs, set weights")
     _add_neuron_flags(validator)
     validator.add_argument(
@@ -69,23 +46,13 @@ def add_subnet(sub) -> None:
     validator.add_argument(
         "--poll", type=positive_float, default=DEFAULT_POLL, help="seconds between reads"
     )
-    validator.add_argument(
-        "--top",
-        type=positive,
-        default=_VALIDATOR.top,
-        help="programs re-evaluated on each epoch's seeds",
-    )
-    _add_local(roles)
-
-
-def _add_common(p) -> None:
-    p.add_argument("--task", default=_LOCAL.task, choices=hj.TASKS, help="what programs define")
-    p.add_argument(
-        "--protocol",
-        metavar="NAME",
-        help="the shipped protocol programs are scored under (see `hivejax protocols`)",
-    )
-    add_data_dir_flag(p)
+    flags = add_config_flags(validator, hs.ValidatorConfig(), metavars=METAVARS, skip=("protocol",))
+    validator.set_defaults(run=functools.partial(_role, _validator, flags))
+    local = roles.add_parser("local", help="a whole subnet on this machine, on one SQLite chain")
+    local.add_argument("--dir", type=pathlib.Path, default=pathlib.Path("hivejax-subnet"))
+    flags = add_config_flags(local, hs.LocalSubnetConfig(), choices=_TASK, metavars=METAVARS)
+    local.add_argument("--no-progress", action="store_true", help="print no live leaderboard")
+    local.set_defaults(run=functools.partial(_role, _local, flags))
 
 
 def _add_neuron_flags(p) -> None:
@@ -106,7 +73,12 @@ def _add_neuron_flags(p) -> None:
     p.add_argument("--wallet.name", dest="wallet_name", default="default")
     p.add_argument("--wallet.hotkey", dest="wallet_hotkey", default="default")
     p.add_argument("--wallet.path", dest="wallet_path", metavar="DIR", help="bittensor wallets")
-    _add_common(p)
+    p.add_argument("--task", default=_TASK_DEFAULT, choices=hj.TASKS, help="what programs define")
+    p.add_argument(
+        "--protocol",
+        metavar="NAME",
+        help="the shipped protocol programs are scored under (see `hivejax protocols`)",
+    )
     p.add_argument("--out", type=pathlib.Path, required=True, help="the neuron's directory")
     p.add_argument("--steps", type=positive, help="stop after this many rounds or intervals")
     p.add_argument(
@@ -115,34 +87,6 @@ def _add_neuron_flags(p) -> None:
         default="INFO",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
     )
-
-
-def _add_local(roles) -> None:
-    p = roles.add_parser("local", help="a whole subnet on this machine, on one SQLite chain")
-    p.add_argument("--dir", type=pathlib.Path, default=pathlib.Path("hivejax-subnet"))
-    p.add_argument("--miners", type=positive, default=_LOCAL.miners)
-    p.add_argument("--validators", type=positive, default=_LOCAL.validators)
-    p.add_argument("--minutes", type=positive_float, default=_LOCAL.minutes)
-    p.add_argument(
-        "--blocks-per-second",
-        type=positive_float,
-        help="clock of a new chain (default one block per 12 s); an existing chain keeps its "
-        "own (leave this out, or give the same)",
-    )
-    _add_common(p)
-    p.add_argument(
-        "--miner-programs",
-        nargs="+",
-        default=[],
-        metavar="PROGRAM",
-        help="miner i starts from program i (paths or builtin:NAME)",
-    )
-    p.add_argument("--population", type=positive, default=_LOCAL.population)
-    p.add_argument("--generations", type=positive, default=_LOCAL.generations)
-    p.add_argument(
-        "--interval", type=positive_float, default=_LOCAL.interval, help="validator seconds"
-    )
-    p.add_argument("--no-progress", action="store_true", help="print no live leaderboard")
 
 
 def _protocol(args) -> hj.Protocol:
@@ -187,46 +131,20 @@ def _neuron(args, validator: bool):
     return chain, hotkey
 
 
-def _cmd_miner(args):
-    protocol = _protocol(args)
-    with usage():
-        config = hs.MinerConfig(
-            protocol=protocol,
-            population=args.population,
-            generations=args.generations,
-            seed=args.seed,
-            seed_programs=tuple(args.seed_programs),
-            reveal_after=args.reveal_after,
-            refresh_blocks=args.refresh_blocks,
-            data_dir=args.data_dir,
-        )
+def _miner(args, flags: ConfigFlags) -> None:
+    config = flags.read(args, protocol=_protocol(args))
     chain, hotkey = _neuron(args, validator=False)
     hs.Miner(chain, hotkey, args.out, config).run(steps=args.steps)
 
 
-def _cmd_validator(args):
-    protocol = _protocol(args)
-    with usage():
-        config = hs.ValidatorConfig(protocol=protocol, top=args.top, data_dir=args.data_dir)
+def _validator(args, flags: ConfigFlags) -> None:
+    config = flags.read(args, protocol=_protocol(args))
     chain, hotkey = _neuron(args, validator=True)
     hs.Validator(chain, hotkey, args.out, config).run(args.interval, args.poll, args.steps)
 
 
-def _cmd_local(args):
-    with usage():
-        config = hs.LocalSubnetConfig(
-            miners=args.miners,
-            validators=args.validators,
-            minutes=args.minutes,
-            blocks_per_second=args.blocks_per_second,
-            task=args.task,
-            protocol=args.protocol,
-            miner_programs=tuple(args.miner_programs),
-            population=args.population,
-            generations=args.generations,
-            interval=args.interval,
-            data_dir=args.data_dir,
-        )
+def _local(args, flags: ConfigFlags) -> None:
+    config = flags.read(args)
     print(
         f"local subnet in {args.dir}: {config.miners} miner(s), {config.validators} "
         f"validator(s), {config.protocol_of().name}, {config.minutes:g} minute(s); logs in "
@@ -327,12 +245,13 @@ def _print_result(result: dict) -> None:
     print("  emissions: " + ", ".join(f"{h} {s:.3f}" for h, s in result["emissions"].items()))
 
 
-def cmd_subnet(args):
+def _role(command, flags: ConfigFlags, args) -> None:
+    """Run one role's ``command``: Ctrl-C stops it, and a chain's refusal is one line."""
     # A process started in the background by a shell without job control inherits SIGINT
     # ignored, and Python then leaves it ignored: restore Ctrl-C, which the local subnet
     # also sends its neurons to stop them.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        {"miner": _cmd_miner, "validator": _cmd_validator, "local": _cmd_local}[args.role](args)
+        command(args, flags)
     except hs.ChainError as e:
         raise RuntimeError(f"the chain refused: {e}") from None

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import hivejax as hj
-from hivejax.cli import bench_ranking
+import hivejax.bench as hb
+from hivejax.cli.bench.ranking import format_ranking
 from hivejax.cli.main import main
 
 TOY = hj.Protocol(
@@ -21,9 +22,7 @@ TOY = hj.Protocol(
 
 def test_ranking_scores_builtins_given_and_random_programs_under_both_protocols():
     validator = dataclasses.replace(TOY, name="toy-validator", train=hj.TrainConfig(steps=8))
-    report = bench_ranking.ranking(
-        "loss", ["builtin:mse"], random=2, search=TOY, validator=validator
-    )
+    report = hb.ranking("loss", ["builtin:mse"], random=2, search=TOY, validator=validator)
     labels = [row["program"] for row in report["programs"]]
     # builtin:mse given again is a duplicate of the builtin and is dropped.
     assert labels[:5] == [f"builtin:{n}" for n in hj.builtin_names("loss")]
@@ -37,7 +36,7 @@ def test_ranking_scores_builtins_given_and_random_programs_under_both_protocols(
     assert (
         np.all(np.isfinite(scores)) and abs(report["programs"][0]["search"]) <= 0.01
     )  # CE, up to rounding
-    assert "Spearman" in bench_ranking.format_ranking(report)
+    assert "Spearman" in format_ranking(report)
 
 
 @pytest.mark.slow  # a whole search and a training run; the engine's tests cover the parts

@@ -214,6 +214,6 @@ def test_survivors_train_only_what_passed_the_cascade_and_missed_the_cache(capsy
         assert m["trained"] + m["cache_hits"] + m["untrained"] == 8 - m["rejected"]
         assert m["trained"] <= 4 and (m["untrained"] == 0 or m["trained"] == 4)
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["config"]["survivors"] == 4
+    assert summary["config"]["screening"]["survivors"] == 4
     code, _, err = _evolve(capsys, tmp_path / "x", "--survivors", "6")
     assert code == 1 and "survivors 6 does not split over 4 devices" in err

@@ -4,9 +4,9 @@ On a lent GPU it runs at full size; here it runs on the CPU at toy sizes, every
 interpreter included, so the script a card will run is the one the suite ran.
 """
 
+import importlib.resources
 import json
 import os
-import pathlib
 import subprocess
 import sys
 
@@ -14,7 +14,7 @@ import pytest
 
 import hivejax as hj
 
-SCRIPT = pathlib.Path(__file__).parents[2] / "bench" / "device.sh"
+SCRIPT = importlib.resources.files("hivejax.baselines") / "device.sh"
 
 
 @pytest.mark.slow  # every interpreter compiles twice, Pallas in interpret mode: a minute

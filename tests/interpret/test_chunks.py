@@ -26,11 +26,9 @@ def test_chunks_give_the_same_accuracies_as_one_batch(digits, task_name):
     task = hj.make_task(task_name, SHORT)
     programs = hj.random_population(jax.random.key(3), task.spec, 20)
     key = jax.random.key(4)
-    whole = np.asarray(jax.jit(task.accuracy)(programs, digits, key))
+    whole = np.asarray(jax.jit(task.score)(programs, digits, key))
     chunked = dataclasses.replace(task, chunk_size=6)  # 3 chunks and a remainder of 2
-    np.testing.assert_array_equal(
-        np.asarray(jax.jit(chunked.accuracy)(programs, digits, key)), whole
-    )
+    np.testing.assert_array_equal(np.asarray(jax.jit(chunked.score)(programs, digits, key)), whole)
 
 
 def test_in_chunks_maps_full_chunks_and_the_remainder():
@@ -65,7 +63,7 @@ def test_a_bad_chunk_size_or_interpreter_is_refused():
     with pytest.raises(ValueError, match="interpreter must be one of"):
         hj.LossTask(interpreter="magic")
     with pytest.raises(ValueError, match="chunk_size"):
-        hj.EvolveConfig(chunk_size="big")
+        hj.ScaleConfig(chunk_size="big")
 
 
 def test_auto_resolves_from_the_measured_table():
@@ -78,7 +76,7 @@ def test_every_interpreter_trains_to_the_same_accuracies(digits):
     programs = hj.random_population(jax.random.key(5), hj.LossTask().spec, 8)
     accuracies = {
         name: np.asarray(
-            jax.jit(hj.make_task("loss", SHORT, interpreter=name).accuracy)(
+            jax.jit(hj.make_task("loss", SHORT, interpreter=name).score)(
                 programs, digits, jax.random.key(6)
             )
         )

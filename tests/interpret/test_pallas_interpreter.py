@@ -1,8 +1,8 @@
 """The Pallas interpreter kernel agrees with the reference, in value and gradient.
 
-On CPU the kernel runs in Pallas interpret mode (STYLE.md guideline 9); the compiled
-kernel is exercised only by the GPU test at the end, which skips here. Sizes are tiny:
-interpret mode runs the grid as a loop.
+On CPU the kernel runs in Pallas interpret mode; the compiled kernel is exercised only by
+the GPU test at the end, which skips here. Sizes are tiny: interpret mode runs the grid as
+a loop.
 """
 
 import doctest
@@ -290,12 +290,16 @@ ROOT = pathlib.Path(hivejax.__file__).parent.parent
 
 def test_every_package_folder_is_in_the_build():
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    assert config["package-dir"] == {"hivejax.kernels": "kernels"}
+    renamed = {"hivejax.kernels": "kernels", "hivejax.baselines": "bench"}
+    assert config["package-dir"] == renamed
     on_disk = {
         ".".join(path.parent.relative_to(ROOT).parts)
         for path in (ROOT / "hivejax").rglob("__init__.py")
     }
-    assert set(config["packages"]) == on_disk | {"hivejax.kernels"}
+    assert set(config["packages"]) == on_disk | set(renamed)
+    # The baselines' scripts that are not Python install as package data.
+    data = {p.name for p in (ROOT / "bench").iterdir() if p.is_file() and p.suffix != ".py"}
+    assert set(config["package-data"]["hivejax.baselines"]) == data
 
 
 def test_kernels_install_only_under_hivejax(tmp_path):

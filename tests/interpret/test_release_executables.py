@@ -6,7 +6,7 @@ import pathlib
 import pytest
 
 import hivejax as hj
-from hivejax.cli.bench_regression import run_config
+from hivejax.bench import solve_rate_config as run_config
 
 MAPS = pathlib.Path(f"/proc/{os.getpid()}/maps")
 

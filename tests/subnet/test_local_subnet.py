@@ -38,7 +38,11 @@ def run_cli(capsys, *argv):
         (["subnet", "validator", "--out", "v"], 2, "--chain.path"),
         (["subnet", "miner", "--out", "m", "--protocol", "nope"], 2, "unknown protocol"),
         (["subnet", "miner", "--out", "m", "--protocol", "local-optimizer"], 2, "not loss"),
-        (["subnet", "miner", "--out", "m", "--population", "0"], 2, "positive integer"),
+        (
+            ["subnet", "miner", "--out", "m", "--population", "0"],
+            2,
+            "population must be at least 2",
+        ),
         (["subnet", "local", "--miners", "1", "--miner-programs", "a", "b"], 2, "2 miner programs"),
         (["subnet", "miner", "--out", "m", "--seed-programs", "builtin:nope"], 2, "nope"),
     ],

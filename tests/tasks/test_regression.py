@@ -1,9 +1,9 @@
 """Symbolic regression: the benchmark table, exact fits, the evolve and bench commands."""
 
+import importlib.resources
 import importlib.util
 import json
 import math
-import pathlib
 
 import jax
 import numpy as np
@@ -14,8 +14,9 @@ from hivejax._src.io.deap_format import to_deap
 from hivejax._src.program.program import stack_programs
 from hivejax._src.tasks import regression
 from hivejax._src.tasks.registry import task_of_spec
-from hivejax.cli import bench_regression
 from hivejax.cli.main import main
+
+BASELINE = importlib.resources.files("hivejax.baselines") / "deap_numpy.py"
 
 # (problem, inputs, target) at points worked out by hand from the published formulas.
 KNOWN = [
@@ -91,10 +92,10 @@ def test_a_planted_exact_program_fits_exactly(name, code, interpreter):
     mse, r2 = jax.device_get(task.errors(both, jax.random.key(0)))
     assert mse[0] < 1e-10 and r2[0] == pytest.approx(1.0, abs=1e-6)
     assert mse[1] > 1e-2 and r2[1] < 0.999
-    score = task.accuracy(both, None, jax.random.key(0))
+    score = task.score(both, None, jax.random.key(0))
     assert float(score[0]) == pytest.approx(1.0, abs=1e-6) and float(score[1]) < float(score[0])
     np.testing.assert_allclose(hj.r2_of_score(score), r2, atol=1e-5)
-    assert float(task.baseline_accuracy(None, jax.random.key(0))[0]) == 0.5
+    assert float(task.baseline_score(None, jax.random.key(0))[0]) == 0.5
 
 
 def test_regression_programs_have_a_task_and_configs_say_what_they_lack():
@@ -104,7 +105,7 @@ def test_regression_programs_have_a_task_and_configs_say_what_they_lack():
     with pytest.raises(ValueError, match="cascade=False, cache=0, hurdle_steps=None"):
         hj.EvolveConfig(task=hj.REGRESSION, problem="nguyen-1")
     with pytest.raises(ValueError, match="unknown regression problem"):
-        hj.EvolveConfig(task=hj.REGRESSION, problem="nguyen-13", cascade=False, cache=0)
+        hj.EvolveConfig(task=hj.REGRESSION, problem="nguyen-13", screening=hj.ScreeningConfig.off())
     with pytest.raises(ValueError, match="problem is a setting"):
         hj.EvolveConfig(problem="nguyen-1")
     with pytest.raises(ValueError, match="inputs"):
@@ -178,7 +179,7 @@ def test_bench_prints_gp_ops_as_json(capsys):
 
 def test_deap_trees_compute_what_the_programs_do():
     gp = pytest.importorskip("deap.gp")
-    spec_ = importlib.util.spec_from_file_location("deap_regression", bench_regression.BASELINE)
+    spec_ = importlib.util.spec_from_file_location("deap_numpy", BASELINE)
     script = importlib.util.module_from_spec(spec_)
     spec_.loader.exec_module(script)
     task = hj.RegressionTask(problem="nguyen-10")
@@ -190,4 +191,4 @@ def test_deap_trees_compute_what_the_programs_do():
     x, y = np.linspace(-1, 1, 5, dtype=np.float32), np.linspace(1, -1, 5, dtype=np.float32)
     got = gp.compile(tree, ps)(x, y)
     np.testing.assert_allclose(got, 2 * np.sin(x) * np.cos(y), rtol=1e-6)
-    assert pathlib.Path(bench_regression.BASELINE).parent.name == "bench"
+    assert BASELINE.is_file()  # installed with the package, as hivejax.baselines

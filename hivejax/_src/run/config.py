@@ -14,8 +14,9 @@ part per stage, each handed to the stage that reads it:
   axis, the interpreter and chunks.
 
 Every field name is unique across the parts, so a flat mapping of field names nests into
-them one way (``nest``): that is how the flags of ``hivejax evolve`` and the flat configs
-written before the parts existed are read.
+them one way (``nest``): that is how the flat configs written before the parts existed
+are read, and why the command line's flags need no prefixes (``--survivors``, not
+``--screening.survivors``).
 """
 
 import dataclasses

@@ -52,7 +52,7 @@ class LocalSubnetConfig:
       miners, validators: how many of each.
       minutes: how long to run.
       blocks_per_second: the clock of a new chain (default one block per 12 s, as on
-        finney); an existing chain keeps its own, and another value is a ``ValueError``.
+        finney); an existing chain keeps its own, and another value is an error.
       task: what the miners evolve.
       protocol: the shipped protocol name the neurons score under (default
         ``local-<task>``: one cell, eight seeds, quick on a laptop).
@@ -60,7 +60,7 @@ class LocalSubnetConfig:
         ``builtin:NAME``); miners beyond the list start from random programs only.
       population, generations: each miner's round.
       interval: seconds between a validator's intervals.
-      data_dir: where file-based data sets are.
+      data_dir: where file-based data sets are (default: ``$HIVEJAX_DATA``).
     """
 
     miners: int = 3
@@ -80,9 +80,9 @@ class LocalSubnetConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        for name in ("minutes", "interval"):
+        for name in ("minutes", "interval", "blocks_per_second"):
             value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
+            if value is not None and not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a positive number, got {value!r}")
         if len(self.miner_programs) > self.miners:
             raise ValueError(f"{len(self.miner_programs)} miner programs for {self.miners} miners")

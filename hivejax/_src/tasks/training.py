@@ -37,14 +37,20 @@ from hivejax._src.tasks.models import MODELS, compatible, make_model
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """The inner-training protocol (defaults: ``shared/bench/PROTOCOL.md``).
+    """The inner-training protocol (defaults: the throughput protocol, ``bench/PROTOCOL.md``).
 
-    ``model`` names one of ``models.MODELS``; ``hidden`` is the MLP's width and ``depth``
-    its number of hidden layers (the other models ignore both). ``validation`` is the
-    fraction of the training set held out, its last ``round(N * validation)`` examples:
-    training draws its batches from the others and accuracy is measured on them instead
-    of the test set, so a search that selects on it never sees the test set (0: train
-    on all, measure on test).
+    Attributes:
+      steps: optimizer steps of each training run.
+      batch_size: examples per step, drawn from the training set.
+      learning_rate: the optimizer's learning rate (Adam's, where a task does not evolve
+        the optimizer).
+      hidden: the MLP's width (the other models ignore it).
+      model: the network trained (``models.MODELS``).
+      depth: the MLP's number of hidden layers (the other models ignore it).
+      validation: the fraction of the training set held out, its last
+        ``round(N * validation)`` examples: training draws its batches from the others
+        and accuracy is measured on them instead of the test set, so a search that
+        selects on it never sees the test set (0: train on all, measure on test).
     """
 
     steps: int = 100

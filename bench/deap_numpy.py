@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""DEAP + numpy baseline for ``hivejax bench --workload regression``: GP operations per second.
+"""DEAP + numpy baseline for ``hivejax bench regression``: GP operations per second.
 
 What a user would build without hivejax: DEAP expression trees compiled to Python
 functions (``gp.compile``), each evaluated by numpy on every data point at once
@@ -7,18 +7,17 @@ functions (``gp.compile``), each evaluated by numpy on every data point at once
 against the target.
 
 The trees are hivejax's programs: the bench writes each program of its population as the
-DEAP prefix expression of its output (``hivejax._src.io.deap_format.to_deap``, the original
-Hivetrain subnet's vocabulary: ``safe_add(x, 0.5)``; a register read twice is written out
-twice, as a tree cannot share), with the data points, to an ``.npz`` file
-(``--programs``). This script parses them with DEAP's own ``PrimitiveTree.from_string``
-and compiles them with ``gp.compile``. Both evaluate text with Python's ``eval`` (a
-number token, a whole tree): acceptable here only because the text is the bench's own
-output, written from hivejax programs a moment before, never text supplied by anyone
-else.
+DEAP prefix expression of its output (``hj.to_deap``, the original Hivetrain subnet's
+vocabulary: ``safe_add(x, 0.5)``; a register read twice is written out twice, as a tree
+cannot share), with the data points, to an ``.npz`` file (``--programs``). This script
+parses them with DEAP's own ``PrimitiveTree.from_string`` and compiles them with
+``gp.compile``. Both evaluate text with Python's ``eval`` (a number token, a whole tree):
+acceptable here only because the text is the bench's own output, written from hivejax
+programs a moment before, never text supplied by anyone else.
 
-The primitives reproduce hivejax's meanings of the ``koza`` op set (``hivejax/_src/program/ops.py``:
-saturating arithmetic, protected division, log and exp) in float32 numpy; the bench
-checks that the MSEs agree with hivejax's.
+The primitives reproduce hivejax's meanings of the ``koza`` op set
+(``hivejax/_src/program/ops.py``: saturating arithmetic, protected division, log and
+exp) in float32 numpy; the bench checks that the MSEs agree with hivejax's.
 
 GP operations per second counts hivejax's live instructions times the data points, so the
 two figures compare per program. The work differs: ``tree_primitives`` counts the
@@ -28,8 +27,9 @@ call, where hivejax's registers compute every instruction at every point. Compil
 timed apart: DEAP compiles every new tree every generation, so
 ``gp_ops_per_second_with_compile`` is the rate a DEAP search actually sees.
 
-Usage (the bench runs it):
-    python bench/deap_regression.py --programs IN.npz [--mse-out OUT.npy] [--json]
+Usage (the bench runs it, as ``hivejax.baselines``' ``deap_numpy.py``)::
+
+    python bench/deap_numpy.py --programs IN.npz [--mse-out OUT.npy] [--json]
 
 Needs numpy and deap (the ``[bench]`` extra). Without deap it prints
 ``{"skipped": ...}`` and exits 0, so the bench goes on without it.
@@ -154,7 +154,7 @@ def main() -> None:
     try:
         from deap import gp
     except ImportError:
-        print(json.dumps({"skipped": "deap is not installed (pip install deap, or '.[bench]')"}))
+        print(json.dumps({"skipped": "deap is not installed (pip install 'hivejax[bench]')"}))
         return
     report, mse = measure(gp, a.programs)
     if a.mse_out:

@@ -4,8 +4,8 @@ A search judges a program by training it, by rejecting it before training (the c
 by recognising an equivalent one (the cache) or by stopping it at the hurdle. This
 measurement runs a search at the given settings (by default the README's main job) and,
 in the same process, trains one population of as many random programs on the full search
-protocol with the fused interpreter, every one of them: the rate a search would have
-without any of those savings. Both rates exclude compilation; the ratio is the figure.
+protocol, every one of them: the rate a search would have without any of those savings.
+Both rates exclude compilation; the ratio is the figure.
 """
 
 import pathlib
@@ -15,18 +15,21 @@ import time
 
 import jax
 
-import hivejax as hj
+from hivejax._src.evaluation.mesh import make_mesh, sharded_score
+from hivejax._src.program.program import random_population
+from hivejax._src.run.config import EvolveConfig
+from hivejax._src.run.loop import evolve
+from hivejax._src.tasks.registry import make_task
 
 
-def judged_against_trained(config: hj.EvolveConfig, repeats: int = 2, data_dir=None) -> dict:
+def judged_against_trained(config: EvolveConfig, repeats: int = 2, data_dir=None) -> dict:
     """``evals_per_second`` of a search run of ``config`` and the training rate beside it."""
     with tempfile.TemporaryDirectory() as out:
-        summary = hj.evolve(config, pathlib.Path(out) / "run", data_dir=data_dir)
-    task = hj.make_task(config.task, config.train)
-    data = hj.load_dataset(config.dataset, data_dir)
-    mesh = hj.make_mesh()
-    programs = hj.random_population(jax.random.key(config.seed), task.spec, config.population)
-    train = jax.jit(hj.sharded_accuracy(task, mesh))
+        summary = evolve(config, pathlib.Path(out) / "run", data_dir=data_dir)
+    task = make_task(config.task, config.train)
+    data = task.load_data(config.dataset, data_dir)
+    programs = random_population(jax.random.key(config.seed), task.spec, config.population)
+    train = jax.jit(sharded_score(task, make_mesh()))
     key = jax.random.key(0)
     jax.block_until_ready(train(programs, data, key))  # compile
     seconds = []
@@ -45,12 +48,3 @@ def judged_against_trained(config: hj.EvolveConfig, repeats: int = 2, data_dir=N
         "ratio": judged / trained,
         "best_formula": summary["best_formula"],
     }
-
-
-def format_judged(report: dict) -> str:
-    return (
-        f"search {report['population']} x {report['generations']} at {report['steps']} steps: "
-        f"{report['judged_per_second']:.1f} programs judged per second; training every "
-        f"program: {report['trained_per_second']:.1f} per second; ratio "
-        f"{report['ratio']:.1f}x"
-    )
