@@ -44,7 +44,7 @@ TOLERANCE = {
 # - an optimizer update rule over a rank-3 parameter (5 inputs, 3 outputs), the layout for
 #   GPU (op codes in SMEM blocks), rows split over blocks of 8 (12 rows, padded to 16: an
 #   elementwise op set), bfloat16, compared with the fused interpreter, whose passes the
-#   kernel runs (tests/test_interpreter.py ties it to the reference).
+#   kernel runs (tests/interpret/test_interpreter.py ties it to the reference).
 # Activations ([batch, hidden], one input) run in test_nested_vmap_runs_one_kernel_per_pass.
 CASES = {
     "loss": (loss.SPEC, (4, 10), jnp.float32, (), ("reference", "fused")),
@@ -142,7 +142,7 @@ def test_matches_reference_on_every_op_and_random_programs(case, seed):
     # Values are compared with each oracle. So are gradients, but with the reference only
     # where the fused interpreter's agree with it: on ill-conditioned random programs JAX's
     # autodiff and the fused adjoints, which the kernel runs, round differently
-    # (tests/test_interpreter.py compares those two). Every seed of a case shares one
+    # (tests/interpret/test_interpreter.py compares those two). Every seed of a case shares one
     # compilation per interpreter.
     spec, shape, dtype, options, oracles = CASES[case]
     pop, compared = _population(spec, seed % 1000)

@@ -61,7 +61,7 @@ def test_same_run_on_1_2_and_4_devices():
     # 1 and 4 devices over the vmapped island axis. With an exact fitness the sharding
     # itself must change nothing: every state is bit-identical. (With trained fitness, XLA
     # may compile each device's share differently and move a chaotic program's accuracy by
-    # a few test images; the README says so.)
+    # a few test images; docs/scaling.md says so.)
     one = _exact_run(1)
     for n in (2, 4):
         jax.tree.map(np.testing.assert_array_equal, _exact_run(n), one)

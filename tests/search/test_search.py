@@ -2,7 +2,7 @@
 
 Whether evolution beats random search on MNIST-1D is a float trajectory: XLA's CPU code
 differs between processors, so a single seed's outcome is a measurement
-(``hivejax bench --workload search``, figures in the README), not a test. Here the
+(``hivejax bench search``, figures in docs/search.md), not a test. Here the
 landscape is exact: fitness counts live instructions, integers computed the same way
 everywhere, so selection itself is what is tested.
 """

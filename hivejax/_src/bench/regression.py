@@ -8,7 +8,7 @@ predicts every point and its error is reduced to an MSE (``tasks.regression.mse`
 GP system computes fitness; no gradient is taken. In one process it times, at every
 population size and number of points:
 
-- each interpreter of ``interpreters.NAMES`` (or those asked for) on the same random
+- each interpreter of ``dispatch.NAMES`` (or those asked for) on the same random
   programs and the same points (``U[-1, 1]``, nguyen-1's target). The programs are the
   engine's initialiser's (the ``koza`` op set, one input ``x``) at full length, 16
   instructions, keeping those whose live code reads ``x``: about 5 live instructions each
@@ -162,7 +162,7 @@ def gp_ops(
 ) -> dict:
     """GP operations per second of each interpreter at every size; see the module docstring.
 
-    ``interpreters``: names of ``interpreters.NAMES`` (default all of them); ``baseline``:
+    ``interpreters``: names of ``dispatch.NAMES`` (default all of them); ``baseline``:
     also run the DEAP + numpy baseline at every size (skipped where deap is missing).
     """
     if repeats < 1 or not populations or not points:

@@ -3,7 +3,7 @@
 One fitness evaluation trains a fresh MLP for the protocol's steps with a program as its
 loss and measures test accuracy. In one process it times:
 
-- each interpreter asked for (``interpreters.CHOICES``; ``all`` for every one) on a
+- each interpreter asked for (``dispatch.CHOICES``; ``all`` for every one) on a
   population of random programs (the engine's initialiser); ``reference`` (plain jnp
   autodiff through every op) is the naive design the others replace;
 - the ceiling: the same engine with the loss hard-coded as optax softmax cross-entropy;

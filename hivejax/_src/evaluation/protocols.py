@@ -146,7 +146,7 @@ def run_protocol(
       epoch: None for the seeds ``0..seeds-1``; else the epoch the seeds derive from.
       spec: the program's spec (default: the task's); its inputs, outputs and op set must be
         the task's, or ``ValueError``.
-      interpreter: one of ``interpreters.CHOICES`` (see ``ProgramTask``).
+      interpreter: one of ``dispatch.CHOICES`` (see ``ProgramTask``).
       data_dir: where file-based data sets are (``data.load_dataset``).
 
     Returns:

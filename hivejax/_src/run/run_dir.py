@@ -5,7 +5,7 @@
     metrics.jsonl   one JSON line per generation, flushed as each generation ends
     best.json       the best program, canonical, with its hash, formula and fitness
     summary.json    the run's config and results
-    checkpoints/    orbax checkpoints (``parallel/checkpoint.py``)
+    checkpoints/    orbax checkpoints (``run/checkpoint.py``)
 
 Only process 0 writes (every process of a multi-process run holds the same replicated
 state). A new run refuses a directory that already holds ``metrics.jsonl``, so a run never

@@ -374,7 +374,7 @@ class RandomSearch(RegularizedEvolution):
     initialiser, and ``tell`` only keeps the best seen (``best_program``).
 
     It runs through the same generation as evolution (cascade, cache, hurdle, funnel), so
-    ``hivejax bench --workload search`` compares the two at the same budget and with the
+    ``hivejax bench search`` compares the two at the same budget and with the
     same savings.
     """
 
