@@ -47,7 +47,7 @@ def test_fused_matches_reference(spec, seed, vectorised):
     pop = random_population(jax.random.key(seed), spec, 64, max_length=spec.max_length)
     x, y = _inputs()
 
-    def reference(p, x):
+    def by_reference(p, x):
         return reference.run(spec, p, (x, y)).mean()
 
     def fast(p, x):
@@ -58,7 +58,7 @@ def test_fused_matches_reference(spec, seed, vectorised):
         g = jax.value_and_grad(lambda c, p, x: f(p.replace(consts=c), x), argnums=(0, 2))
         return jax.jit(jax.vmap(lambda p, x: g(p.consts, p, x), in_axes=(0, None)))(pop, x)
 
-    v_ref, (gc_ref, gx_ref) = value_and_grads(reference)
+    v_ref, (gc_ref, gx_ref) = value_and_grads(by_reference)
     v_fast, (gc_fast, gx_fast) = value_and_grads(fast)
     assert np.isfinite(v_ref).all() and np.isfinite(gx_ref).all()
     # Same ops, same order: differences come only from summation order in reductions.
@@ -140,8 +140,8 @@ def test_select_matches_reference_on_random_programs_and_shapes(seed, shape):
 NOISE = 2.0**-19  # 16 float32 ulps: more than two implementations of an op differ by
 
 
-def _unsettled(pop, x, y, reference):
-    """Per program: whether its reference value or gradients, ``reference``, move past the
+def _unsettled(pop, x, y, expected):
+    """Per program: whether its reference value and gradients, ``expected``, move past the
     test's tolerances when x, y, the constants and every instruction's operands and result
     move by up to ``NOISE`` of themselves (and by 1e-37, for signs next to zero), all up or
     all down.
@@ -160,7 +160,7 @@ def _unsettled(pop, x, y, reference):
     def apart(a, b, rtol, atol):
         return ~np.isclose(a, b, rtol=rtol, atol=atol).reshape(len(a), -1).all(axis=1)
 
-    (v_ref, g_ref), unsettled = reference, np.zeros(len(reference[0]), bool)
+    (v_ref, g_ref), unsettled = expected, np.zeros(len(expected[0]), bool)
     for sign in (1, -1):
         v, g = _noisy_value_and_grad(pop, x, y, sign)
         unsettled |= apart(v, v_ref, 1e-5, 1e-6)

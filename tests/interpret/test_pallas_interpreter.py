@@ -182,10 +182,10 @@ def test_nested_vmap_runs_one_kernel_per_pass():
     def pallas(p, inputs):
         return kernel.outputs(spec, fused.compact(spec, p)[0], inputs)
 
-    def reference(p, inputs):
+    def by_reference(p, inputs):
         return reference.outputs(spec, p, inputs)
 
-    want = per_program(reference)(pop, hidden)
+    want = per_program(by_reference)(pop, hidden)
     got = per_program(pallas)(pop, hidden)
     _close(got[0], want[0], "value")
     _close(got[1], want[1], "grad")
