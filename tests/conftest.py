@@ -1,19 +1,45 @@
-"""Strict, CPU-first test configuration."""
+"""Strict, CPU-first test configuration, tuned for a suite that compiles a lot.
 
+Most of the suite's time is XLA compiling small programs, so the configuration is about
+compiling less:
+
+- **One persistent compilation cache for the session**, shared by every xdist worker and
+  every subprocess a test starts (the ``hivejax`` command reads
+  ``HIVEJAX_COMPILATION_CACHE``): the same computation compiled by another test, module or
+  process is loaded instead. It starts empty, so no run reads an earlier run's code.
+- **Executables stay in memory across modules** until the process's memory maps near
+  Linux's limit (``_free_executables``).
+"""
+
+import atexit
 import os
+import pathlib
+import shutil
+import tempfile
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
-# In-process tests leave JAX's persistent compilation cache off, so no test reads what an
-# earlier one compiled; tests/test_chunks.py turns it on in subprocesses.
-os.environ["HIVEJAX_COMPILATION_CACHE"] = "off"
+if "HIVEJAX_TEST_SCRATCH" not in os.environ:  # the controller; xdist workers inherit it
+    os.environ["HIVEJAX_TEST_SCRATCH"] = tempfile.mkdtemp(prefix="hivejax-tests-")
+    atexit.register(shutil.rmtree, os.environ["HIVEJAX_TEST_SCRATCH"], ignore_errors=True)
+SCRATCH = pathlib.Path(os.environ["HIVEJAX_TEST_SCRATCH"])
+# Generated data sets, shared across the session and out of the user's home.
+os.environ.setdefault("HIVEJAX_CACHE", str(SCRATCH / "data"))
+os.environ["HIVEJAX_COMPILATION_CACHE"] = str(SCRATCH / "jit")  # the hivejax command's
+os.environ["JAX_COMPILATION_CACHE_DIR"] = str(SCRATCH / "jit")  # any other process's (notebooks)
 
 import jax  # noqa: E402
 import pytest  # noqa: E402
 
 jax.config.update("jax_num_cpu_devices", 4)
 jax.config.update("jax_numpy_rank_promotion", "raise")
+jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
 
 from hivejax._src.interpret.compilation_cache import release_executables  # noqa: E402
+
+MAPS = pathlib.Path("/proc/self/maps")
+MAPS_BUDGET = 30_000
+"""Memory maps a test process may hold before it frees its executables: about half of
+Linux's default ``vm.max_map_count`` (65530)."""
 
 
 @pytest.fixture(scope="session")
@@ -23,24 +49,20 @@ def spec():
     return ProgramSpec()
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _cache_dir(tmp_path_factory):
-    # Keep generated datasets out of the user's home, but share them across the session.
-    os.environ.setdefault("HIVEJAX_CACHE", str(tmp_path_factory.mktemp("cache")))
-
-
 @pytest.fixture(scope="module", autouse=True)
 def _free_executables():
-    """Free each module's compiled executables when it ends.
+    """After a module, free the compiled executables if the process holds many maps.
 
     XLA's CPU backend maps a few memory regions per loaded executable, and JAX's caches
-    keep every executable alive. The whole suite compiles thousands of them in one process:
-    about 100 new maps a second, past Linux's default vm.max_map_count (65530) after some
-    20 minutes, where the compiler then crashes (SIGSEGV or SIGABRT) in whichever test
-    happens to be compiling.
+    keep every executable alive. The whole suite compiles thousands of them: about 100
+    new maps a second, past Linux's default vm.max_map_count (65530) after some 20
+    minutes, where the compiler then crashes (SIGSEGV or SIGABRT) in whichever test
+    happens to be compiling. Freeing them after every module would throw away what the
+    next module compiles again; freeing them past ``MAPS_BUDGET`` keeps both.
     """
     yield
-    release_executables()
+    if not MAPS.exists() or len(MAPS.read_bytes().splitlines()) > MAPS_BUDGET:
+        release_executables()
 
 
 CHANCE = 0.2  # accuracy of 10-class runs that learned next to nothing
