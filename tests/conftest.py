@@ -26,12 +26,14 @@ SCRATCH = pathlib.Path(os.environ["HIVEJAX_TEST_SCRATCH"])
 os.environ.setdefault("HIVEJAX_CACHE", str(SCRATCH / "data"))
 os.environ["HIVEJAX_COMPILATION_CACHE"] = str(SCRATCH / "jit")  # the hivejax command's
 os.environ["JAX_COMPILATION_CACHE_DIR"] = str(SCRATCH / "jit")  # any other process's (notebooks)
+# Subprocesses see the same devices and rules, so their compiled programs match ours and
+# load from the shared cache (a test that wants another layout sets its own).
+os.environ["JAX_NUM_CPU_DEVICES"] = "4"
+os.environ["JAX_NUMPY_RANK_PROMOTION"] = "raise"
 
 import jax  # noqa: E402
 import pytest  # noqa: E402
 
-jax.config.update("jax_num_cpu_devices", 4)
-jax.config.update("jax_numpy_rank_promotion", "raise")
 jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
 
 from hivejax._src.interpret.compilation_cache import release_executables  # noqa: E402
@@ -98,3 +100,16 @@ def same_curve():
             assert a["mean_accuracy"] == pytest.approx(b["mean_accuracy"], abs=0.015)
 
     return check
+
+
+@pytest.fixture(scope="session")
+def toy_run():
+    """One finished ``toy.TOY`` run shared by the session: read it, don't write it (copy it
+    with ``shutil.copytree`` first)."""
+    from hivejax._src.run.loop import evolve
+    from toy import TOY
+
+    out = SCRATCH / "toy-run"
+    if not (out / "summary.json").exists():
+        evolve(TOY, out)
+    return out
