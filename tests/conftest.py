@@ -106,8 +106,9 @@ def same_curve():
 def toy_run():
     """One finished ``toy.TOY`` run shared by the session: read it, don't write it (copy it
     with ``shutil.copytree`` first)."""
-    from hivejax._src.run.loop import evolve
     from toy import TOY
+
+    from hivejax._src.run.loop import evolve
 
     out = SCRATCH / "toy-run"
     if not (out / "summary.json").exists():
