@@ -173,38 +173,67 @@ def test_only_their_modules_import_the_extras():
 # loaded yet. Only dependencies every import of hivejax loads anyway are imported first;
 # late imports (evosax, scipy, mnist1d, scikit-learn) stay late, and evosax would start
 # JAX's backends, which must not precede a fork.
+#
+# Python imports a module's parent packages before the module itself, so a fresh
+# interpreter importing ``a.b.c`` first runs exactly ``import a.b`` and then ``a.b.c``.
+# The modules of one package are therefore imported by children forked from a process
+# that has imported that package (and nothing else of hivejax): the same state, paid once
+# per package rather than once per module (``hivejax.cli.bench`` loads scipy.stats, seconds).
 _FORKING_IMPORTER = """
-import importlib, os, sys, traceback
+import ast, importlib, os, sys, traceback
 import jax, jax.numpy, numpy, flax.linen, optax, orbax.checkpoint, rich
 import jax.experimental.pallas, jax.experimental.pallas.tpu
 assert not any(m == "hivejax" or m.startswith("hivejax.") for m in sys.modules)
 
-def start(name):
+def start(running, label, work):
+    \"\"\"Run ``work()`` in a child, which reports its result (or traceback) in a pipe.\"\"\"
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(read)
         try:
-            importlib.import_module(name)
+            report = work()
         except BaseException:
             os.write(write, traceback.format_exc()[-500:].encode())
             os._exit(1)
+        os.write(write, report.encode())
         os._exit(0)
     os.close(write)
-    return pid, read
+    running[pid] = label, read
 
-names, running, failures = sys.argv[1:], {}, []
-while names or running:
-    while names and len(running) < (os.cpu_count() or 2):
-        name = names.pop()
-        pid, read = start(name)
-        running[pid] = name, read
+def wait(running):
+    \"\"\"Wait for one child of ``running``: its label, status and report.\"\"\"
     pid, status = os.wait()
-    name, read = running.pop(pid)
+    label, read = running.pop(pid)
     message = b"".join(iter(lambda: os.read(read, 4096), b"")).decode()
     os.close(read)
-    if status != 0:
-        failures.append((name, message))
+    return label, status, message
+
+def import_each(package, names):
+    \"\"\"Import ``package``, then each of ``names`` first in a child of its own.\"\"\"
+    if package:
+        importlib.import_module(package)
+    running, failures = {}, []
+    while names or running:
+        while names and len(running) < (os.cpu_count() or 2):
+            name = names.pop()
+            start(running, name, lambda: str(importlib.import_module(name))[:0])
+        name, status, message = wait(running)
+        if status != 0:
+            failures.append((name, message))
+    return repr(failures)
+
+groups = {}
+for name in sys.argv[1:]:
+    groups.setdefault(name.rpartition(".")[0], []).append(name)
+running, failures = {}, []
+for package, names in sorted(groups.items()):
+    start(running, package, lambda: import_each(package, names))
+    package, status, message = wait(running)
+    if status != 0:  # the package itself failed: its modules were not tried
+        failures.append((package, message))
+    else:
+        failures += ast.literal_eval(message)
 print(repr(failures))
 """
 

@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 import hivejax
 import hivejax.bench as hb
 
@@ -22,22 +24,31 @@ def test_every_bench_export_exists_and_has_a_docstring():
             assert (obj.__doc__ or "").strip(), f"hivejax.bench.{name} has no docstring"
 
 
-def test_core_imports_without_heavy_extras():
-    code = (
-        "import sys, hivejax; "
-        "extras = ('bittensor', 'torch', 'deap', 'nbclient', 'matplotlib'); "
-        "bad = [m for m in extras if m in sys.modules]; "
-        "print(','.join(bad))"
+# One fresh interpreter answers both import tests below: first what ``import hivejax``
+# loads, then whether importing the command line started JAX's backends.
+_FRESH_IMPORTS = """
+import sys, hivejax
+extras = ('bittensor', 'torch', 'deap', 'nbclient', 'matplotlib')
+print(','.join(m for m in extras if m in sys.modules))
+import hivejax.cli.main
+from jax._src import xla_bridge as xb
+print(xb.backends_are_initialized())
+"""
+
+
+@pytest.fixture(scope="module")
+def fresh_imports() -> list[str]:
+    """The lines ``_FRESH_IMPORTS`` prints in a fresh interpreter."""
+    done = subprocess.run(
+        [sys.executable, "-c", _FRESH_IMPORTS], capture_output=True, text=True, check=True
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == ""
+    return done.stdout.splitlines()
 
 
-def test_importing_hivejax_leaves_jax_uninitialised():
+def test_core_imports_without_heavy_extras(fresh_imports):
+    assert fresh_imports[0] == ""
+
+
+def test_importing_hivejax_leaves_jax_uninitialised(fresh_imports):
     # `hivejax evolve --distributed` must call jax.distributed.initialize after the import.
-    code = (
-        "import hivejax.cli.main; from jax._src import xla_bridge as xb; "
-        "print(xb.backends_are_initialized())"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert fresh_imports[1] == "False"
