@@ -12,10 +12,12 @@
 # This notebook runs a small loss-function search, reads what the run wrote, and scores the
 # best program against the hand-designed losses under the same keys. Sizes are toys so it
 # runs in a minute on a laptop CPU; raise `POPULATION`, `GENERATIONS` and `STEPS` for a
-# real search (the command line does the same: `hivejax evolve --help`).
+# real search (the command line does the same: `hivejax evolve --help`). The test suite
+# sets `HIVEJAX_NOTEBOOK_TOY=1`, which shrinks them further, to check the notebook runs.
 
 # %%
 import json
+import os
 import pathlib
 import tempfile
 
@@ -23,7 +25,9 @@ from IPython.display import Image, display
 
 import hivejax as hj
 
-POPULATION, GENERATIONS, STEPS, DATASET = 16, 3, 30, "digits"
+POPULATION, GENERATIONS, STEPS, FINAL_SEEDS, DATASET = 16, 3, 30, 2, "digits"
+if os.environ.get("HIVEJAX_NOTEBOOK_TOY"):  # the test suite's size: does it run at all?
+    POPULATION, GENERATIONS, STEPS, FINAL_SEEDS = 8, 2, 5, 1
 run_dir = pathlib.Path(tempfile.mkdtemp()) / "run"
 
 # %% [markdown]
@@ -40,7 +44,7 @@ config = hj.EvolveConfig(
     seed=0,
     train=hj.TrainConfig(steps=STEPS),
     search=hj.SearchConfig(seed_programs=("builtin:mse",)),
-    finish=hj.FinishConfig(final_seeds=2),
+    finish=hj.FinishConfig(final_seeds=FINAL_SEEDS),
 )
 summary = hj.evolve(config, run_dir)
 for line in (run_dir / "metrics.jsonl").read_text().splitlines():

@@ -6,9 +6,12 @@
 # program maps the gradient `g`, the parameter `p`, two slots `s1`, `s2` and the step
 # count `t` to an update and the slots' new values, as Adam does. This notebook searches
 # for both, then sets what it found beside the hand-designed builtins: their curves, and
-# their accuracy under the same keys. Sizes are toys, to run in minutes on a laptop CPU.
+# their accuracy under the same keys. Sizes are toys, to run in minutes on a laptop CPU
+# (the test suite sets `HIVEJAX_NOTEBOOK_TOY=1`, which shrinks them further, to check the
+# notebook runs).
 
 # %%
+import os
 import pathlib
 import tempfile
 
@@ -18,7 +21,9 @@ from IPython.display import Image, display
 
 import hivejax as hj
 
-POPULATION, GENERATIONS, STEPS, DATASET = 16, 2, 30, "digits"
+POPULATION, GENERATIONS, STEPS, FINAL_SEEDS, DATASET = 16, 2, 30, 2, "digits"
+if os.environ.get("HIVEJAX_NOTEBOOK_TOY"):  # the test suite's size: does it run at all?
+    POPULATION, GENERATIONS, STEPS, FINAL_SEEDS = 8, 2, 5, 1
 work = pathlib.Path(tempfile.mkdtemp())
 
 
@@ -31,7 +36,7 @@ def search(task: str, seed_programs: tuple[str, ...]) -> tuple[hj.ProgramSpec, h
         generations=GENERATIONS,
         train=hj.TrainConfig(steps=STEPS),
         search=hj.SearchConfig(seed_programs=seed_programs),
-        finish=hj.FinishConfig(final_seeds=2),
+        finish=hj.FinishConfig(final_seeds=FINAL_SEEDS),
     )
     summary = hj.evolve(config, work / task)
     final = summary["final"]
