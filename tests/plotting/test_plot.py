@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+from toy import TOY_FLAGS
 
 from hivejax._src.io.program_io import respec
 from hivejax._src.plotting import figures
@@ -18,8 +19,6 @@ from hivejax._src.subnet.local_chain import LocalChain
 from hivejax._src.tasks.loss import DERIVED_SPEC
 from hivejax._src.tasks.registry import builtin, builtin_spec
 from hivejax.cli.main import main
-
-TINY = ["--dataset", "digits", "--steps", "10", "--batch-size", "32"]
 
 
 def run_cli(capsys, *argv):
@@ -41,9 +40,9 @@ def assert_png(path):
 def run(tmp_path_factory):
     """A finished tiny loss run, seeded with two builtins so that some programs train."""
     out = tmp_path_factory.mktemp("plot") / "run"
-    argv = ["evolve", *TINY, "--population", "8", "--generations", "2", "--out", str(out)]
-    argv += ["--seed-programs", "builtin:cross_entropy", "builtin:mse", "--final-seeds", "1"]
-    assert main([*argv, "--funnel", "1", "--no-progress"]) == 0
+    # The toy run's shapes, so its compiled steps are reused.
+    argv = ["evolve", *TOY_FLAGS, "--out", str(out)]
+    assert main([*argv, "--seed-programs", "builtin:cross_entropy", "builtin:mse"]) == 0
     return out
 
 
