@@ -25,8 +25,8 @@ EXPECTED = {
 }
 # Their compiling is most of their time: 01 and 02 load what the same toy runs in
 # tests/run/test_engine.py (and tests/cli/test_cli.py) compiled, when those ran first;
-# 04 compiles for eight devices. The default suite runs 01 and 03.
-SLOW = {"02_activation_and_optimizer", "04_scaling"}
+# 03 starts three neuron processes; 04 compiles for eight devices. The default suite runs 01.
+SLOW = {"02_activation_and_optimizer", "03_local_subnet", "04_scaling"}
 
 
 def _params():
