@@ -27,6 +27,9 @@ TOY_FLAGS = [
     "--generations", "2",
     "--seed", "0",
     "--steps", "5",
+    "--batch-size", "32",  # TrainConfig's defaults, not the search protocol's
+    "--learning-rate", "0.001",
+    "--validation", "0",
     "--final-seeds", "1",
     "--funnel", "2",
     "--no-progress",

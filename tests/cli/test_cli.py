@@ -15,9 +15,6 @@ from hivejax import from_json
 from hivejax.cli.main import main
 
 TINY = ["--dataset", "digits", "--steps", "10", "--batch-size", "32"]
-# toy.TOY's training is TrainConfig(steps=5); TOY_FLAGS leave the rest at the search
-# protocol's defaults, so spell out the rest to run TOY's shapes.
-FLAGS = [*TOY_FLAGS, "--batch-size", "32", "--learning-rate", "0.001", "--validation", "0"]
 
 
 def run_cli(capsys, *argv):
@@ -96,7 +93,7 @@ def test_evaluate_json_pairs_program_and_baseline(capsys):
 
 
 def _evolve(capsys, out_dir, *extra):
-    return run_cli(capsys, "evolve", *FLAGS, "--out", str(out_dir), *extra)
+    return run_cli(capsys, "evolve", *TOY_FLAGS, "--out", str(out_dir), *extra)
 
 
 @pytest.mark.usefixtures("toy_run")  # compiles the generation step this run shares
