@@ -34,4 +34,3 @@ TOY_FLAGS = [
     "--funnel", "2",
     "--no-progress",
 ]  # fmt: skip
-
