@@ -89,7 +89,7 @@ def _launch(tmp_path, name, argvs, port, env):
     return procs
 
 
-def _finish(procs, timeout=400):
+def _finish(procs, timeout=900):
     """Exit codes of ``procs``; kill whatever is still running after ``timeout``."""
     try:
         return [p.wait(timeout=timeout) for p, _ in procs]
@@ -114,7 +114,7 @@ def unbroken(tmp_path_factory):
             env=_env(4),
             capture_output=True,
             text=True,
-            timeout=400,
+            timeout=900,
         )
     finally:
         codes = _finish(procs)
@@ -151,7 +151,7 @@ def _count(path):
     return len(path.read_text().splitlines()) if path.exists() else 0
 
 
-def _freeze_at(procs, metrics, lines, timeout=300):
+def _freeze_at(procs, metrics, lines, timeout=900):
     """SIGSTOP every process once ``metrics`` has ``lines`` lines; its line count then.
 
     A toy generation takes a fraction of a second: rather than hope a signal lands during
