@@ -61,7 +61,7 @@ def _stopped(proc):
 
 def _freeze_at(proc, metrics, lines, log):
     """Wait until ``metrics`` has ``lines`` lines, SIGSTOP ``proc``; its line count then."""
-    deadline = time.monotonic() + 240
+    deadline = time.monotonic() + 600
     while _count(metrics) < lines:
         assert proc.poll() is None, log.read_text()[-2000:]
         assert time.monotonic() < deadline, "the run never got there"

@@ -137,8 +137,8 @@ def test_a_local_subnet_pays_the_better_miner_and_resumes_after_ctrl_c(tmp_path)
     try:
         # Stopped once the compiling is done and paid: miner-0 revealed, the validator
         # scored it and set weights (on the chain file, which the second run reads on).
-        _wait_for(directory / "logs" / "miner-0.log", "revealed", 300, first)
-        _wait_for(directory / "logs" / "validator-0.log", "set weights", 300, first)
+        _wait_for(directory / "logs" / "miner-0.log", "revealed", 600, first)
+        _wait_for(directory / "logs" / "validator-0.log", "set weights", 600, first)
         first.send_signal(signal.SIGINT)  # as Ctrl-C in its terminal
         _, err = first.communicate(timeout=120)
     finally:
