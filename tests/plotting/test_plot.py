@@ -13,7 +13,7 @@ from toy import TOY_FLAGS
 from hivejax._src.io.program_io import respec
 from hivejax._src.plotting import figures
 from hivejax._src.plotting.functions import CLASSES, curves, plot_program
-from hivejax._src.plotting.runs import plot_run
+from hivejax._src.plotting.runs import operator_totals, plot_run
 from hivejax._src.subnet import rules
 from hivejax._src.subnet.local_chain import LocalChain
 from hivejax._src.tasks.loss import DERIVED_SPEC
@@ -49,7 +49,7 @@ def run(tmp_path_factory):
 def test_plot_a_run(capsys, run):
     code, out, err = run_cli(capsys, "plot", str(run))
     assert code == 0, err
-    names = ["progress.png", "front.png", "function.png"]
+    names = ["progress.png", "operators.png", "front.png", "function.png"]
     assert out.strip() == f"wrote {run / 'plots'}/{', '.join(names)}"
     for name in names:
         assert_png(run / "plots" / name)
@@ -60,8 +60,19 @@ def test_a_run_in_progress_has_only_its_progress(run, tmp_path):
     shutil.copy(run / "metrics.jsonl", tmp_path / "metrics.jsonl")
     with open(tmp_path / "metrics.jsonl", "a") as f:
         f.write('{"generation": 2, "best_acc')
-    assert plot_run(tmp_path, tmp_path / "out") == [tmp_path / "out" / "progress.png"]
-    assert_png(tmp_path / "out" / "progress.png")
+    names = ["progress.png", "operators.png"]
+    assert plot_run(tmp_path, tmp_path / "out") == [tmp_path / "out" / n for n in names]
+    for name in names:
+        assert_png(tmp_path / "out" / name)
+
+
+def test_operator_totals_sum_the_generations(run):
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    totals = operator_totals(lines)
+    bred = sum(row["bred"] for m in lines for row in m["operators"].values())
+    assert sum(t["bred"] for t in totals.values()) == bred > 0
+    assert totals["initial"]["improved"] == 0  # a fresh program has no parent to beat
+    assert operator_totals([{"generation": 0}]) == {}  # a run from before operators counted
 
 
 def test_loss_shape_is_the_loss_that_trains():

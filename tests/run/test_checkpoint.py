@@ -20,10 +20,10 @@ import time
 import pytest
 from toy import TOY_FLAGS
 
+from hivejax._src.run.loop import TIMINGS
 from hivejax.cli.main import main
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-TIMING = ("seconds", "evals_per_second")
 # The SIGTERM comes at line 8 or later, so the last resume saves no periodic checkpoint
 # (one that did was seen to leave three kept: [8, 9, 12] with --keep-checkpoints 2).
 GENERATIONS, EVERY = 12, 4
@@ -91,7 +91,7 @@ def _signal_during(env, argv, metrics, lines, signum, log):
 
 def _lines(path):
     lines = [json.loads(x) for x in path.read_text().splitlines()]
-    return [{k: v for k, v in m.items() if k not in TIMING} for m in lines]
+    return [{k: v for k, v in m.items() if k not in TIMINGS} for m in lines]
 
 
 def _steps(run_dir):

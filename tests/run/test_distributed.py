@@ -23,6 +23,8 @@ import time
 
 import pytest
 
+from hivejax._src.run.loop import TIMINGS
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 GENERATIONS = 10
 ARGS = [
@@ -74,7 +76,7 @@ def _free_port():
 
 def _metrics(path):
     lines = [json.loads(x) for x in path.read_text().splitlines()]
-    return [{k: v for k, v in m.items() if k not in ("seconds", "evals_per_second")} for m in lines]
+    return [{k: v for k, v in m.items() if k not in TIMINGS} for m in lines]
 
 
 def _launch(tmp_path, name, argvs, port, env):

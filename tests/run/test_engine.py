@@ -15,8 +15,7 @@ import pytest
 from toy import TOY
 
 import hivejax as hj
-
-TIMING = ("seconds", "evals_per_second")  # differ run to run; nothing else may
+from hivejax._src.run.loop import TIMINGS
 
 
 def seeded(config: hj.EvolveConfig, *programs: str) -> hj.EvolveConfig:
@@ -30,7 +29,7 @@ MSE = seeded(TOY, "builtin:mse")  # notebook 01's search at toy size
 def metrics(out) -> list[dict]:
     """The run's metrics lines, without their timings."""
     lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
-    return [{k: v for k, v in m.items() if k not in TIMING} for m in lines]
+    return [{k: v for k, v in m.items() if k not in TIMINGS} for m in lines]
 
 
 def read(out, name: str) -> dict:
@@ -61,8 +60,15 @@ def test_a_run_writes_its_files_and_repeats_exactly(tmp_path):
     assert all(
         m["best_accuracy"] is None or lines[-1]["best_so_far"] >= m["best_accuracy"] for m in lines
     )
-    # The cascade's counts are in every line: per reason, summing to the total.
-    assert all(sum(m["rejections"].values()) == m["rejected"] for m in lines)
+    # The cascade's counts are in every line: per reason, summing to the total. Places whose
+    # every child failed took copies of the seed, so no rejected program was let in.
+    assert all(sum(m["rejections"].values()) == m["rejected"] == 0 for m in lines)
+    # What screening bred, per operator: each count a part of the one before.
+    for m in lines:
+        assert m["screening"]["tries_per_place"] >= 1 and 0 <= m["screening"]["pass_share"] <= 1
+        for row in m["operators"].values():
+            assert row["bred"] >= row["passed"] >= row["scored"] >= row["improved"] >= 0
+    assert set(lines[1]["operators"]) - {"initial"}  # bred by the strategy's operators
     # The Pareto front: shortest first, each longer program more accurate.
     front = summary["front"]
     assert front and [e["accuracy"] for e in front] == sorted({e["accuracy"] for e in front})

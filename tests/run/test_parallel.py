@@ -19,7 +19,7 @@ from hivejax._src.program import ops
 from hivejax._src.program.canonical import canonical_hash
 from hivejax._src.program.program import ProgramSpec
 from hivejax._src.run.config import EvolveConfig, FinishConfig, ScaleConfig
-from hivejax._src.run.loop import evolve
+from hivejax._src.run.loop import TIMINGS, evolve
 from hivejax._src.search.generation import Generation
 from hivejax._src.search.islands import Migration, exchange, island_params
 from hivejax._src.search.strategy import RegularizedEvolution
@@ -30,12 +30,11 @@ from hivejax._src.tasks.training import TrainConfig
 from hivejax.cli.main import main
 
 TRAIN = TrainConfig(steps=10, learning_rate=1e-2)
-TIMING = ("seconds", "evals_per_second")
 
 
 def _lines(path):
     lines = [json.loads(x) for x in path.read_text().splitlines()]
-    return [{k: v for k, v in m.items() if k not in TIMING} for m in lines]
+    return [{k: v for k, v in m.items() if k not in TIMINGS} for m in lines]
 
 
 def _exact_run(n_devices, generations=4):

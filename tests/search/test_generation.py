@@ -1,4 +1,5 @@
-"""One generation's hurdle: everyone trains the short budget, the best go on to the full one."""
+"""One generation: its children screened and bred again until they pass, and its hurdle
+(everyone trains the short budget, the best go on to the full one)."""
 
 import dataclasses
 
@@ -25,6 +26,7 @@ class _Length:
     spec: ProgramSpec
     train: TrainConfig
     trains = True
+    name = "length"
 
     def score(self, programs, data, key, data_axis=None):
         share = programs.length.astype(jnp.float32) / self.spec.max_length
@@ -60,3 +62,56 @@ def test_only_the_promoted_train_the_full_budget_and_rank_above_the_rest():
     assert np.sort(fitness)[2:] == pytest.approx(np.sort(HURDLE_TIER - share[2:] * 0.5))
     assert metrics["best_accuracy"] == pytest.approx(share[0])
     assert metrics["trained"] == 8 and metrics["untrained"] == 0
+
+
+def _screened(screen, tries=4):
+    """A generation of 8 whose screen is ``screen`` (codes, 0 passes) instead of the
+    cascade, at most ``tries`` children per place."""
+    strategy = RegularizedEvolution(SPEC, population_size=8)
+    screening = dataclasses.replace(
+        ScreeningConfig.off(), cascade=True, tries=tries, initial_tries=tries
+    )
+    step = Generation(
+        strategy,
+        strategy.default_params,
+        _Length(SPEC, TrainConfig(steps=100)),
+        None,
+        make_mesh(jax.devices()[:1]),
+        Migration(),
+        jax.random.key(0),
+        screening,
+    )
+    step.screen = screen
+    states = jax.vmap(strategy.init, in_axes=(0, None))(
+        jax.random.key(1)[None], strategy.default_params
+    )
+    return step, states
+
+
+def test_rejected_children_are_bred_again_and_never_enter_the_population():
+    step, states = _screened(lambda p: jnp.where(p.length % 2 == 1, 2, 0).astype(jnp.int32))
+    for g in range(2):  # the initial population, then bred children
+        states, m = step(states, jax.random.key(10 + g), g)
+        assert np.all(np.asarray(states.population.length) % 2 == 0)
+        assert np.all(np.isfinite(np.asarray(states.fitness)))
+        bred, passed = m["operators"][:, 0], m["operators"][:, 1]
+        # Every try is one child; a place stops at its first child that passes, and a place
+        # none of whose children passed takes a copy instead.
+        assert bred.sum() == round(m["tries"] * 8)
+        assert passed.sum() == 8 - m["copied"]
+        assert m["rejected"][0] == 8  # every place accounted for as passed
+        if g:
+            assert bred[0] == 0  # after the first generation every child is bred
+
+
+def test_an_island_with_no_passing_child_keeps_its_rejected_ones_at_the_bound():
+    step, states = _screened(lambda p: jnp.full(p.length.shape, 3, jnp.int32), tries=3)
+    states, m = step(states, jax.random.key(2), 0)
+    assert m["tries"] == 3 and m["copied"] == 0 and m["trained"] == 0
+    assert m["rejected"][3] == 8 and m["operators"][:, 0].sum() == 24
+    assert np.all(np.isinf(np.asarray(states.fitness)))
+
+
+def test_tries_must_be_at_least_one():
+    with pytest.raises(ValueError, match="tries must be at least 1"):
+        ScreeningConfig(tries=0)

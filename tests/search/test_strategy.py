@@ -13,6 +13,7 @@ import pytest
 from hivejax._src.program import ops
 from hivejax._src.program.program import ProgramSpec, is_valid, make_program
 from hivejax._src.search.strategy import (
+    OPERATORS,
     STRATEGIES,
     Params,
     RandomSearch,
@@ -304,3 +305,35 @@ def test_random_search_asks_fresh_programs_and_keeps_the_best():
     fresh, _ = strategy.ask(jax.random.key(3), state, params)
     assert not np.array_equal(fresh.op, first.op) and bool(jnp.all(is_valid(SPEC, fresh)))
     assert float(state.best_fitness) == 0.0
+
+
+@pytest.mark.parametrize("name", STRATEGIES)
+def test_offspring_names_what_made_each_child(name):
+    strategy = STRATEGIES[name](SPEC, population_size=POP)
+    mutation = strategy.default_params.mutation.replace(argument=0.0, insert=0.0, delete=0.0)
+    params = strategy.default_params.replace(
+        crossover_rate=0.5, immigrant_rate=0.25, mutation=mutation
+    )
+    state = strategy.init(jax.random.key(0), params)
+    offspring = jax.jit(strategy.offspring)  # one compile serves every call below
+    initial, lineage = offspring(jax.random.key(1), state, params, 0)
+    jax.tree.map(np.testing.assert_array_equal, initial, state.population)  # attempt 0
+    again, _ = offspring(jax.random.key(1), state, params, 1)
+    assert not np.array_equal(again.op, initial.op)  # a retry draws other programs
+    assert set(np.asarray(lineage.operator).tolist()) == {OPERATORS.index("initial")}
+    fitness = jnp.arange(POP, dtype=jnp.float32)
+    state, _ = strategy.tell(jax.random.key(2), initial, fitness, state, params)
+    children, lineage = offspring(jax.random.key(3), state, params, 0)
+    ops_made = {OPERATORS[i] for i in np.asarray(lineage.operator).tolist()}
+    parent = np.asarray(lineage.parent_fitness)
+    if name == "random_search":
+        assert ops_made == {"initial"} and np.all(parent == -np.inf)
+    else:
+        # Mutation alone is point or constant (the others weigh 0); a crossover child's
+        # parents' fitness is a member's, as is a mutant's; an immigrant has none to beat.
+        assert ops_made <= {"immigrant", "crossover", "point", "constant"}
+        assert {"immigrant", "crossover", "point"} <= ops_made
+        bred = np.asarray(lineage.operator) != OPERATORS.index("immigrant")
+        assert np.isin(parent[bred], np.asarray(state.fitness)).all()
+        assert np.all(parent[~bred] == -np.inf)
+    assert bool(jnp.all(is_valid(SPEC, children)))

@@ -4,6 +4,9 @@
   with the baseline's and the best program's test accuracy as lines (once ``summary.json``
   exists); below, where the run has them, the programs the cascade rejected (by reason),
   served by the cache and trained, per generation;
+- ``operators.png``: per variation operator over the whole run (``operator_totals``), the
+  share of its children that passed the cascade and the share of its scored children
+  that improved on their parents, with the counts;
 - ``front.png``: the final population's Pareto front of accuracy against live length
   (``summary.json``'s ``front``);
 - ``function.png``: the best program's function shape (``functions.plot_program``), for
@@ -65,6 +68,10 @@ def _run_figures(directory: pathlib.Path, out: pathlib.Path) -> list[pathlib.Pat
     lines, summary = run.read_metrics(), run.read_json(SUMMARY)
     written = [out / "progress.png"]
     progress(lines, summary or {}, written[0])
+    totals = operator_totals(lines)
+    if totals:
+        written.append(out / "operators.png")
+        operators(totals, summary or {}, written[-1])
     if summary and summary.get("front"):
         written.append(out / "front.png")
         front(summary["front"], summary, written[-1])
@@ -147,6 +154,50 @@ def _counts(ax, lines: list[dict]) -> None:
     )
     ax.grid(alpha=0.3)
     _legend_right(ax)
+
+
+def operator_totals(lines: list[dict]) -> dict[str, dict[str, int]]:
+    """Each operator's counts (``bred``, ``passed``, ``scored``, ``improved``: the metrics
+    lines' ``operators``) summed over the generations of ``lines``; empty for runs written
+    before operators were counted."""
+    totals: dict[str, dict[str, int]] = {}
+    for m in lines:
+        for name, row in m.get("operators", {}).items():
+            total = totals.setdefault(name, dict.fromkeys(row, 0))
+            for k, v in row.items():
+                total[k] += v
+    return totals
+
+
+def operators(totals: dict[str, dict[str, int]], summary: dict, path) -> None:
+    """Draw ``operators.png`` (module docstring) from ``operator_totals``."""
+    fig, ax = figures.figure(height=3.6)
+    names = list(totals)
+    x = range(len(names))
+    passed = [t["passed"] / max(t["bred"], 1) for t in totals.values()]
+    improved = [t["improved"] / max(t["scored"], 1) for t in totals.values()]
+    ax.bar([i - 0.2 for i in x], passed, 0.4, label="passed the cascade (of bred)")
+    ax.bar([i + 0.2 for i in x], improved, 0.4, label="improved on its parents (of scored)")
+    for i, t in zip(x, totals.values(), strict=True):
+        ax.annotate(
+            f"{t['passed']}/{t['bred']}\n{t['improved']}/{t['scored']}",
+            (i, max(passed[i], improved[i])),
+            xytext=(0, 3),
+            textcoords="offset points",
+            ha="center",
+            fontsize=7,
+        )
+    title = _title(summary)
+    ax.set(
+        xticks=list(x),
+        xticklabels=names,
+        ylabel="share of children",
+        ylim=(0, 1.15),
+        title=f"what each operator's children did{': ' + title if title else ''}",
+    )
+    ax.grid(alpha=0.3, axis="y")
+    _legend_right(ax)
+    figures.save(fig, path)
 
 
 def _legend_right(ax) -> None:

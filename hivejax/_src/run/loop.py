@@ -41,6 +41,7 @@ from hivejax._src.run.finish import finish
 from hivejax._src.run.run_dir import RunDir
 from hivejax._src.run.setup import Run, setup
 from hivejax._src.run.stop import agree_to_stop, stop_requests
+from hivejax._src.search.strategy import OPERATORS
 
 
 def evolve(
@@ -96,6 +97,11 @@ def generations(run: Run, on_generation: Callable[[dict], None] | None) -> None:
                 )
 
 
+TIMINGS = ("seconds", "evals_per_second", "screen_seconds", "train_seconds")
+"""The keys of a metrics line that are wall times: they differ run to run; nothing else
+does."""
+
+
 def _metrics_line(g: int, m: dict, seconds: float, population: int) -> dict:
     """The ``metrics.jsonl`` line of generation ``g`` from its metrics ``m``."""
     return {
@@ -108,6 +114,7 @@ def _metrics_line(g: int, m: dict, seconds: float, population: int) -> dict:
         "trained": m["trained"],
         "cache_hits": m["cache_hits"],
         "untrained": m["untrained"],
+        **_screening(m),
         "seconds": round(seconds, 4),
         "evals_per_second": round(population / seconds, 2),
     }
@@ -123,6 +130,32 @@ def _rejections(metrics: dict) -> dict:
         if reason != "passed" and n
     }
     return {"rejected": sum(counts.values()), "rejections": counts}
+
+
+def _screening(metrics: dict) -> dict:
+    """What breeding viable children took (``screening``, and ``screen_seconds`` beside
+    ``train_seconds``, the wall times of the generation's two steps) and what each
+    operator's children did (``operators``: per ``strategy.OPERATORS`` name, children
+    ``bred`` over all tries, ``passed`` the cascade, ``scored`` in the population, and
+    ``improved`` on their parents' fitness), for operators that made a child this
+    generation."""
+    table = {
+        name: dict(zip(("bred", "passed", "scored", "improved"), map(int, row), strict=True))
+        for name, row in zip(OPERATORS, metrics["operators"], strict=True)
+        if row.any()
+    }
+    bred = sum(row["bred"] for row in table.values())
+    passed = sum(row["passed"] for row in table.values())
+    return {
+        "screening": {
+            "pass_share": round(passed / max(bred, 1), 4),
+            "tries_per_place": round(float(metrics["tries"]), 4),
+            "copied": int(metrics["copied"]),
+        },
+        "operators": table,
+        "screen_seconds": round(metrics["screen_seconds"], 4),
+        "train_seconds": round(metrics["train_seconds"], 4),
+    }
 
 
 def _checkpoint_record(run: Run, done: int) -> dict:

@@ -397,6 +397,7 @@ def _mutate_words(spec: ProgramSpec) -> int:
 
 
 def _mutate(bits, spec, program, params):
+    """The mutated program and which operator (an index into ``MUTATIONS``) made it."""
     u = _uniform(bits[:2])
     # Inverse CDF over the weights: the first operator whose CDF exceeds the target has a
     # positive weight; the clip guards against the target rounding up to the total.
@@ -418,7 +419,7 @@ def _mutate(bits, spec, program, params):
         lambda b, p: _insert(b, spec, p),
         lambda b, p: _delete(b, spec, p),
     ]
-    return jax.lax.switch(choice, branches, bits[2:], program)
+    return jax.lax.switch(choice, branches, bits[2:], program), choice
 
 
 def mutate(key: jax.Array, spec: ProgramSpec, program: Program, params: MutationParams) -> Program:
@@ -432,7 +433,7 @@ def mutate(key: jax.Array, spec: ProgramSpec, program: Program, params: Mutation
       >>> bool(is_valid(spec, child))
       True
     """
-    return _mutate(_bits(key, _mutate_words(spec)), spec, program, params)
+    return _mutate(_bits(key, _mutate_words(spec)), spec, program, params)[0]
 
 
 @partial(jax.jit, static_argnames=("operator", "spec"))
