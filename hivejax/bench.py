@@ -19,6 +19,12 @@ from hivejax._src.bench.device import POPULATIONS as DEVICE_POPULATIONS
 from hivejax._src.bench.device import device_check
 from hivejax._src.bench.judged import judged_against_trained
 from hivejax._src.bench.memory import memory
+from hivejax._src.bench.nguyen import BUDGET as NGUYEN_BUDGET
+from hivejax._src.bench.nguyen import DSR_RECOVERY, nguyen, recovered
+from hivejax._src.bench.nguyen import PROBLEMS as NGUYEN_PROBLEMS
+from hivejax._src.bench.nguyen import QUICK as NGUYEN_QUICK
+from hivejax._src.bench.nguyen import SEEDS as NGUYEN_SEEDS
+from hivejax._src.bench.nguyen import THRESHOLD as NGUYEN_THRESHOLD
 from hivejax._src.bench.ranking import ranking
 from hivejax._src.bench.regression import MAX_SECONDS as GP_OPS_MAX_SECONDS
 from hivejax._src.bench.regression import POINTS as GP_OPS_POINTS
@@ -27,6 +33,7 @@ from hivejax._src.bench.regression import gp_ops
 from hivejax._src.bench.search import BUDGETS as SEARCH_BUDGETS
 from hivejax._src.bench.search import against_random as search_against_random
 from hivejax._src.bench.solve_rate import BUDGET as SOLVE_BUDGET
+from hivejax._src.bench.solve_rate import PROBLEMS as SOLVE_PROBLEMS
 from hivejax._src.bench.solve_rate import RUNS as SOLVE_RUNS
 from hivejax._src.bench.solve_rate import THRESHOLD as SOLVE_THRESHOLD
 from hivejax._src.bench.solve_rate import run_config as solve_rate_config
@@ -39,6 +46,7 @@ __all__ = [
     "BASELINE_INSTALL",
     "device_check",
     "DEVICE_POPULATIONS",
+    "DSR_RECOVERY",
     "gp_ops",
     "GP_OPS_MAX_SECONDS",
     "GP_OPS_POINTS",
@@ -46,13 +54,21 @@ __all__ = [
     "judged_against_trained",
     "machine",
     "memory",
+    "nguyen",
+    "NGUYEN_BUDGET",
+    "NGUYEN_PROBLEMS",
+    "NGUYEN_QUICK",
+    "NGUYEN_SEEDS",
+    "NGUYEN_THRESHOLD",
     "peak_device_bytes",
     "ranking",
+    "recovered",
     "require_baseline",
     "search_against_random",
     "SEARCH_BUDGETS",
     "sharded_throughput",
     "SOLVE_BUDGET",
+    "SOLVE_PROBLEMS",
     "solve_rate",
     "solve_rate_config",
     "SOLVE_RUNS",

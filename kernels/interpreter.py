@@ -237,7 +237,7 @@ def _forward_kernel(lay: _Layout, shared, code_ref, count_ref, consts_ref, *refs
         p = first + t
         for k, ref in enumerate(input_refs):
             regs[k] = ref[...] if shared[k] else ref[t]
-        for k, (_, value) in enumerate(ops.NAMED_CONSTANTS):
+        for k, (_, value) in enumerate(spec.named):
             regs[spec.num_inputs + k] = jnp.full(block, value, jnp.float32)
         for k in range(spec.num_consts):
             regs[spec.const_base + k] = jnp.full(block, consts_ref[p * spec.num_consts + k])

@@ -56,6 +56,8 @@ LATE = {
     "figure needs it",
     ("hivejax.kernels.interpreter", "jax.experimental.pallas"): "Mosaic GPU is slow to import, "
     "only the GPU layout needs it",
+    ("hivejax._src.io.symbolic", "sympy"): "slow to import, only a program's sympy form needs it",
+    ("hivejax._src.bench.nguyen", "sympy"): "slow to import, only the recovery check needs it",
 }
 
 

@@ -309,3 +309,27 @@ def _population_value_and_grad(pop, x, y, vectorised):
         return jax.value_and_grad(f, argnums=(0, 1, 2))(x, y, p.consts)
 
     return jax.vmap(one)(pop, x, y)
+
+
+def test_a_spec_without_constants_runs_alike():
+    # Inputs and registers only (a DSO benchmark's layout): the registers shift down.
+    spec = ProgramSpec(inputs=("x", "y"), num_consts=0, op_set="koza", named_constants=False)
+    assert spec.operand_names()[:3] == ("x", "y", "r0") and spec.num_operands == 10
+    rng = np.random.default_rng(3)
+    programs = [
+        make_program(
+            spec,
+            [
+                (f"r{rng.integers(8)}", ops.OPS[rng.choice(spec.allowed_ops)].name, a, b)
+                for a, b in rng.choice(spec.operand_names(), (6, 2))
+            ]
+            + [("r0", "add", "r0", "x")],
+        )
+        for _ in range(8)
+    ]
+    pop = stack_programs(programs)
+    x, y = jnp.linspace(0.1, 0.9, 12), jnp.linspace(-0.9, 0.9, 12)
+    want = jax.vmap(lambda p: reference.run(spec, p, (x, y)))(pop)
+    got = jax.vmap(lambda p: fused.run(spec, p, (x, y)))(pop)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert operand_values(spec, (x, y), pop.consts[0]).shape == (10, 12)

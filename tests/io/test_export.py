@@ -590,7 +590,7 @@ def test_export_refuses_bad_requests():
         export_program(spec, p, "tensorflow")
     with pytest.raises(ValueError, match="one program"):
         export_program(spec, random_population(jax.random.key(0), spec, 32), "jax")
-    assert set(TARGETS) == {"jax", "numpy", "torch", "optax"}
+    assert set(TARGETS) == {"jax", "numpy", "torch", "optax", "sympy"}
 
 
 def test_cli_export_prints_code_that_runs(capsys):

@@ -89,6 +89,21 @@ def test_unwritten_register_reads_zero(spec):
     assert _hash(spec, reads_r6, (2.0, 3.0)) != _hash(spec, BASE_C, (2.0, 3.0))
 
 
+def test_unwritten_register_without_named_constants():
+    # No named zero to read: the lowest register nothing has written yet stands for it.
+    spec = ProgramSpec(inputs=("x",), num_consts=0, op_set="koza", named_constants=False)
+    a = make_program(spec, [("r3", "sub", "x", "r6"), ("r0", "mul", "r3", "r5")])
+    b = make_program(spec, [("r1", "sub", "x", "r2"), ("r0", "mul", "r1", "r7")])
+    assert canonical_hash(spec, a) == canonical_hash(spec, b)
+    c = canonicalize(spec, a)
+    assert canonical_hash(spec, c) == canonical_hash(spec, a)  # idempotent
+    x = jnp.linspace(-2.0, 2.0, 9)
+    for p in (a, c):
+        np.testing.assert_array_equal(reference.run(spec, p, (x,)), np.zeros(9, np.float32))
+    d = make_program(spec, [("r1", "sub", "x", "r2"), ("r0", "mul", "r1", "x")])
+    assert canonical_hash(spec, d) != canonical_hash(spec, a)
+
+
 def test_padding_and_empty_programs(spec):
     empty = make_program(spec, [])
     dead = make_program(spec, [("r1", "exp", "x", "x")])

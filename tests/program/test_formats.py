@@ -24,6 +24,10 @@ SPECS = {
         ProgramSpec(inputs=("x",), max_length=1, num_consts=0, num_registers=1),
         {"min_length": 1, "max_length": 1},
     ),
+    "no constants": (  # a DSO benchmark's layout: inputs and registers only (version 3)
+        ProgramSpec(inputs=("x", "y"), num_consts=0, op_set="koza", named_constants=False),
+        {},
+    ),
 }
 
 
@@ -148,7 +152,7 @@ def test_corrupt_binary_is_rejected(spec, case):
 
 def test_version_error_message(spec):
     data = formats.to_bytes(spec, _base_program(spec))
-    with pytest.raises(DecodeError, match=r"^version: expected 1 or 2, got 7$"):
+    with pytest.raises(DecodeError, match=r"^version: expected 1, 2 or 3, got 7$"):
         formats.from_bytes(_set(4, b"\x07")(data))
 
 
@@ -368,6 +372,23 @@ def test_elementwise_spec_rejects_a_reduction():
     obj = formats.to_json(spec, registry.builtin("relu", spec))
     obj["instructions"] = [["r0", "mean", "x", "x"]]
     with pytest.raises(DecodeError, match=r"instructions\[0\]\.op: 'mean' is not in the "):
+        formats.from_json(obj)
+
+
+def test_version_3_carries_named_constants():
+    spec = ProgramSpec(inputs=("x",), num_consts=0, op_set="koza", named_constants=False)
+    program = make_program(spec, [("r1", "div", "x", "x"), ("r0", "add", "x", "r1")])
+    obj = formats.to_json(spec, program)
+    assert obj["version"] == 3 and obj["spec"]["named_constants"] is False
+    assert obj["instructions"][0] == ["r1", "div", "x", "x"]
+    data = formats.to_bytes(spec, program)
+    assert data[4] == 3 and formats.from_bytes(data)[0] == spec
+    assert spec.operand_names()[:2] == ("x", "r0")  # no one, zero, half, pi, e
+    obj["instructions"][0] = ["r1", "div", "x", "one"]
+    with pytest.raises(DecodeError, match=r"instructions\[0\]\.src2: unknown operand 'one'"):
+        formats.from_json(obj)
+    obj["spec"]["named_constants"] = 0
+    with pytest.raises(DecodeError, match=r"spec\.named_constants: expected true or false"):
         formats.from_json(obj)
 
 

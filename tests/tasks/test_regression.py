@@ -49,6 +49,25 @@ SAMPLING = {f"nguyen-{i}": (-1, 1, 20) for i in range(1, 7)} | {
     "koza-2": (-1, 1, 20),
     "koza-3": (-1, 1, 20),
 }
+# DSO's definitions, copied by hand from github.com/brendenpetersen/deep-symbolic-optimization
+# (commit d652666), dso/dso/task/regression/benchmarks.csv: name, expression, train_spec
+# {"all": {"U": [low, high, points]}}, function_set Koza. Koza-1 is not in that file; its row
+# is McDermott et al.'s (2012), as in the table above.
+DSO = {
+    "dso-nguyen-1": ("pow(x1,3)+pow(x1,2)+x1", (-1, 1, 20)),
+    "dso-nguyen-5": ("sin(pow(x1,2))*cos(x1)-1", (-1, 1, 20)),
+    "dso-nguyen-7": ("log(x1+1)+log(pow(x1,2)+1)", (0, 2, 20)),
+    "dso-nguyen-8": ("sqrt(x1)", (0, 4, 20)),
+    "dso-nguyen-9": ("sin(x1)+sin(pow(x2,2))", (0, 1, 20)),
+    "dso-nguyen-10": ("2*sin(x1)*cos(x2)", (0, 1, 20)),
+    "dso-nguyen-11": ("pow(x1,x2)", (0, 1, 20)),
+    "dso-nguyen-12": ("pow(x1,4)-pow(x1,3)+div(pow(x2,2),2)-x2", (0, 1, 20)),
+    "dso-koza-1": ("x^4 + x^3 + x^2 + x (McDermott et al.)", (-1, 1, 20)),
+    "dso-koza-2": ("pow(x1,5)-2*pow(x1,3)+x1", (-1, 1, 20)),
+    "dso-koza-3": ("pow(x1,6)-2*pow(x1,4)+pow(x1,2)", (-1, 1, 20)),
+}
+# function_sets.csv: Koza,"add,sub,mul,div,sin,cos,exp,log" (no const, no literal).
+DSO_KOZA = ("add", "sub", "mul", "div", "sin", "cos", "exp", "log")
 NGUYEN_1 = [  # x^3 + x^2 + x, exactly
     ("r1", "mul", "x", "x"),
     ("r2", "mul", "r1", "x"),
@@ -68,8 +87,9 @@ def test_targets_match_their_formulas(name, point, want):
 
 
 def test_sampling_is_the_published_one():
-    assert set(hj.REGRESSION_PROBLEMS) == set(SAMPLING)
-    for name, (low, high, points) in SAMPLING.items():
+    assert set(hj.REGRESSION_PROBLEMS) == set(SAMPLING) | {f"dso-{n}" for n in SAMPLING}
+    dso = {name: cases for name, (_, cases) in DSO.items()}
+    for name, (low, high, points) in (SAMPLING | dso).items():
         problem = regression.get_problem(name)
         inputs, target = regression.sample(problem, jax.random.key(3))
         assert (problem.low, problem.high, problem.points) == (low, high, points)
@@ -77,6 +97,40 @@ def test_sampling_is_the_published_one():
             assert x.shape == (points,) and low <= float(x.min()) and float(x.max()) < high
         want = problem.target(np, *(np.asarray(x, np.float64) for x in inputs))
         np.testing.assert_allclose(target, want, rtol=1e-5, atol=1e-6)  # float32 targets
+
+
+def test_dso_problems_are_the_published_protocol():
+    assert regression.DSO == tuple(f"dso-{n}" for n in regression.TABLE)
+    for name in regression.DSO:
+        problem = regression.get_problem(name)
+        plain = regression.get_problem(name.removeprefix("dso-"))
+        assert problem.formula == plain.formula and problem.inputs == plain.inputs
+        spec = hj.RegressionTask(problem=name).spec
+        # The benchmark's terminals (its inputs, no constant) and Koza's function set.
+        assert spec.operand_names()[: spec.register_base] == problem.inputs
+        assert spec.num_consts == 0 and not spec.named_constants
+        names = {hj.OPS[i].name for i in spec.allowed_ops} - {"copy"}  # copy: no-op padding
+        assert names == set(DSO_KOZA)
+        assert name not in DSO or problem.sampling == "U[{:g}, {:g}, {}]".format(*DSO[name][1])
+    # The same formulas: DSO's Nguyen-12 at a point worked out by hand.
+    problem = regression.get_problem("dso-nguyen-12")
+    assert problem.target(np, 0.5, 0.5) == pytest.approx(0.0625 - 0.125 + 0.125 - 0.5)
+    # The first table keeps its constants and its sampling.
+    spec = hj.RegressionTask(problem="nguyen-9").spec
+    assert spec.named_constants and spec.num_consts == 4
+    assert regression.get_problem("nguyen-9").sampling == "U[-1, 1, 100]"
+
+
+def test_a_dso_program_cannot_read_a_constant():
+    task = hj.RegressionTask(problem="dso-nguyen-5", interpreter="reference")
+    with pytest.raises(ValueError, match="unknown operand 'one'"):
+        hj.make_program(task.spec, [("r0", "sub", "x", "one")])
+    # sin(x^2) cos(x) - 1, with 1 = x / x, is exact.
+    code = [("r1", "mul", "x", "x"), ("r1", "sin", "r1", "r1"), ("r2", "cos", "x", "x")]
+    code += [("r1", "mul", "r1", "r2"), ("r2", "div", "x", "x"), ("r0", "sub", "r1", "r2")]
+    program = hj.make_program(task.spec, code)
+    mse, r2 = jax.device_get(task.errors(stack_programs([program]), jax.random.key(0)))
+    assert mse[0] < 1e-10 and r2[0] == pytest.approx(1.0, abs=1e-6)
 
 
 @pytest.mark.parametrize(

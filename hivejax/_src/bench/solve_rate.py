@@ -4,6 +4,9 @@
 generations), and the share of runs whose best program reaches R² > ``THRESHOLD`` on the
 run's fitness cases (and, reported beside it, on a fresh test sample from the same
 ranges). A measurement, not a test: its runtime is minutes per problem on a CPU.
+
+``seeded_runs`` is the loop both this workload and ``hivejax bench nguyen``
+(``bench/nguyen.py``) run: one ``evolve`` per seed, and what each run found.
 """
 
 import pathlib
@@ -15,6 +18,7 @@ import numpy as np
 from hivejax._src.bench.timing import machine
 from hivejax._src.interpret.compilation_cache import release_executables
 from hivejax._src.interpret.dispatch import resolve
+from hivejax._src.io.program_io import load_program
 from hivejax._src.run.config import EvolveConfig, FinishConfig, ScaleConfig
 from hivejax._src.run.loop import evolve
 from hivejax._src.search.generation import ScreeningConfig
@@ -22,6 +26,8 @@ from hivejax._src.tasks import regression
 
 THRESHOLD = 0.999
 """A run solves its problem when its best program's R² is above this."""
+PROBLEMS = regression.TABLE
+"""The problems by default: the first table's fifteen (``tasks/regression.py``)."""
 RUNS = 10
 BUDGET = (500, 50)
 """(population, generations) of each run."""
@@ -44,8 +50,42 @@ def run_config(
     )
 
 
+def seeded_runs(
+    problem: str, seeds, population: int, generations: int, interpreter: str = "auto"
+) -> list[dict]:
+    """One ``run_config`` search of ``problem`` per seed in ``seeds``. Per run: its
+    ``seed``, the best program's R² on the run's fitness cases (``r2``) and on a fresh
+    sample (``r2_test``), its ``formula``, its ``spec`` and ``program`` (from ``best.json``),
+    the run's ``evaluations`` and its wall ``seconds``."""
+    regression.get_problem(problem)  # a ValueError lists the problems
+    runs = []
+    for seed in seeds:
+        config = run_config(problem, seed, population, generations, interpreter)
+        t0 = time.perf_counter()
+        with tempfile.TemporaryDirectory() as out:
+            run_dir = pathlib.Path(out) / "run"
+            summary = evolve(config, run_dir)
+            spec, program = load_program(str(run_dir / "best.json"))
+        seconds = time.perf_counter() - t0
+        release_executables()  # 150 runs would exhaust the process's memory maps
+        fit = summary["regression"]
+        runs.append(
+            {
+                "seed": seed,
+                "r2": fit["search"]["r2"],
+                "r2_test": fit["test"]["r2"][0],
+                "formula": summary["best_formula"],
+                "spec": spec,
+                "program": program,
+                "evaluations": summary["evaluations"],
+                "seconds": seconds,
+            }
+        )
+    return runs
+
+
 def solve_rate(
-    problems=tuple(regression.PROBLEMS),
+    problems=PROBLEMS,
     runs: int = RUNS,
     population: int = BUDGET[0],
     generations: int = BUDGET[1],
@@ -55,16 +95,10 @@ def solve_rate(
     """Per problem, the share of ``runs`` seeded runs that reach R² > ``threshold``."""
     rows = []
     for name in problems:
-        regression.get_problem(name)  # a ValueError lists the problems
-        r2, r2_test, formulas, t0 = [], [], [], time.perf_counter()
-        for seed in range(runs):
-            config = run_config(name, seed, population, generations, interpreter)
-            with tempfile.TemporaryDirectory() as out:
-                summary = evolve(config, pathlib.Path(out) / "run")
-            release_executables()  # 150 runs would exhaust the process's memory maps
-            r2.append(summary["regression"]["search"]["r2"])
-            r2_test.append(summary["regression"]["test"]["r2"][0])
-            formulas.append(summary["best_formula"])
+        t0 = time.perf_counter()
+        done = seeded_runs(name, range(runs), population, generations, interpreter)
+        r2, r2_test = [r["r2"] for r in done], [r["r2_test"] for r in done]
+        formulas = [r["formula"] for r in done]
         rows.append(
             {
                 "problem": name,

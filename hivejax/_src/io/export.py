@@ -1,4 +1,5 @@
-"""Programs as standalone Python source for jax, numpy or torch: no hivejax import needed.
+"""Programs as standalone Python source for jax, numpy, torch or sympy: no hivejax import
+needed.
 
 ``export_program(spec, program, target)`` returns the text of a small module, ready to
 paste, that computes what the program means to its task:
@@ -24,6 +25,10 @@ paste, that computes what the program means to its task:
   ``r0``, elementwise.
 
 ``optax`` is named for the optimizer it gives; it writes the same code as ``jax``.
+``sympy`` writes, for a program of any task, ``program(*inputs)`` returning its outputs as
+sympy expressions, and ``expression``, its value at real symbols: the mathematics the ops
+mean with their float32 guards dropped (``io/symbolic.py`` says what is dropped), for
+comparing a program with a formula rather than for computing.
 
 **How the code is made.** It is straight-line code over the canonical form's instructions
 (``canonical.canonicalize``: the live instructions only, by ``liveness``, registers
@@ -75,6 +80,7 @@ import re
 import jax
 import numpy as np
 
+from hivejax._src.io.symbolic import sympy_source
 from hivejax._src.program import ops
 from hivejax._src.program.canonical import canonicalize, hash_of_canonical
 from hivejax._src.program.formula import formula_of_canonical
@@ -82,7 +88,7 @@ from hivejax._src.program.program import Program, ProgramSpec
 from hivejax._src.tasks import optimizer as optimizer_task
 from hivejax._src.tasks.registry import task_of_spec
 
-TARGETS = ("jax", "numpy", "torch", "optax")
+TARGETS = ("jax", "numpy", "torch", "optax", "sympy")
 """What ``export_program`` (and ``hivejax export --to``) writes for."""
 
 BACKENDS = ("jax", "numpy", "torch")
@@ -269,6 +275,8 @@ def export_program(spec: ProgramSpec, program: Program, target: str) -> str:
     if np.ndim(program.length) != 0:
         raise ValueError("export_program takes one program, not a population")
     task = task_of_spec(spec).name
+    if target == "sympy":
+        return sympy_source(spec, program, task)
     backend = _BACKEND_OF[target]
     canonical = canonicalize(spec, jax.device_get(program))
     body = _Body(spec, canonical, backend)
@@ -293,10 +301,11 @@ class _Body:
     def __init__(self, spec: ProgramSpec, canonical: Program, backend: str):
         self.spec, self.backend, self.xp = spec, backend, _XP[backend]
         self.ref = spec.inputs[0]  # an input of the full shape, for full_like
-        self.scalars = [v for _, v in ops.NAMED_CONSTANTS] + list(np.asarray(canonical.consts))
+        self.scalars = [v for _, v in spec.named] + list(np.asarray(canonical.consts))
         self.lines: list[str] = []
         self.reads: set[str] = set()
-        written: set[int] = set()
+        self.written: set[int] = set()
+        written = self.written
         for i in range(int(canonical.length)):
             op = ops.OPS[int(canonical.op[i])]
             dst = int(canonical.dst[i])
@@ -326,6 +335,8 @@ class _Body:
             return spec.inputs[s], False
         if s < spec.register_base:
             return _literal(self.scalars[s - spec.num_inputs]), True
+        if s - spec.register_base not in self.written:  # without named constants: zero
+            return "0.0", True
         return f"r{s - spec.register_base}", False
 
     def full(self, literal: str) -> str:

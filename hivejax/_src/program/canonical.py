@@ -5,7 +5,8 @@ instructions up to the names of their work registers and free constants. The can
 form keeps only live instructions, in order, and then:
 
 - a read of a work register that nothing has written yet reads the named constant
-  ``zero`` (registers start at zero);
+  ``zero`` (registers start at zero); in a spec without named constants, the lowest
+  register that nothing has written yet at that point, which also reads zero;
 - work registers are renamed in order of first write, the outputs ``r0 .. r{outputs-1}``
   keeping their names;
 - free constants are renumbered in order of first use, unused ones set to 0;
@@ -48,16 +49,22 @@ def canonicalize(spec: ProgramSpec, program: Program) -> Program:
     """
     p = _to_numpy(program)
     live = np.asarray(_live_mask_jit(spec, program))
-    rb, cb, zero = spec.register_base, spec.const_base, spec.num_inputs + 1
+    rb, cb = spec.register_base, spec.const_base
     register_names = {r: r for r in range(spec.outputs)}
     const_names: dict[int, int] = {}
     written = set()
     rows = []
 
+    def zero() -> int:
+        if spec.named_constants:
+            return spec.num_inputs + 1  # the named constant zero
+        unwritten = set(range(spec.num_registers)) - {register_names[r] for r in written}
+        return rb + min(unwritten)  # the register being read is one, so one exists
+
     def source(operand):
         if operand >= rb:
             reg = operand - rb
-            return rb + register_names[reg] if reg in written else zero
+            return rb + register_names[reg] if reg in written else zero()
         if cb <= operand < rb:
             slot = const_names.setdefault(operand - cb, len(const_names))
             return cb + slot

@@ -12,8 +12,10 @@ one raises ``DecodeError`` naming it, capacities are capped so a file cannot ask
 arrays, and nothing is evaluated or unpickled.
 
 Versions: a program whose spec has one output and the full op set is written as version
-1, any other as version 2, which adds the spec's ``outputs`` and ``op_set``. So the
-loss programs of version 1 keep their bytes and their hashes, and both versions decode.
+1, any other as version 2, which adds the spec's ``outputs`` and ``op_set``, and one whose
+spec has no named constants as version 3, which adds ``named_constants``. So the loss
+programs of version 1 and every program of version 2 keep their bytes and their hashes,
+and every version decodes.
 
 JSON, version 1 (``to_json`` returns the dict; instructions are ``[dst, op, src1, src2]``
 by operand name; constants are the shortest decimals that round-trip their float32; other
@@ -27,7 +29,8 @@ errors)::
      "consts": [0.0, 0.0, 0.0, 0.0]}
 
 JSON, version 2: the same, with ``"outputs": N`` and ``"op_set"`` (``"all"``,
-``"elementwise"`` or ``"koza"``) in ``spec``.
+``"elementwise"`` or ``"koza"``) in ``spec``. Version 3: also ``"named_constants"``
+(``true`` or ``false``) in ``spec``.
 
 Binary, version 1 (``to_bytes``; all integers are uint8, nothing may follow the constants)::
 
@@ -40,7 +43,8 @@ Binary, version 1 (``to_bytes``; all integers are uint8, nothing may follow the 
     consts  4*K       float32, little-endian
 
 Binary, version 2: the same, with two more bytes after ``spec``: ``outputs`` (1..W) and
-``op_set`` (0 all, 1 elementwise, 2 koza).
+``op_set`` (0 all, 1 elementwise, 2 koza). Version 3: one more after those,
+``named_constants`` (0 or 1).
 
 Decoded programs hold ``jax.numpy`` arrays with the dtypes of ``Program`` (int32 code and
 length, float32 constants), ready for jitted code.
@@ -57,7 +61,7 @@ from hivejax._src.program import ops
 from hivejax._src.program.program import OP_SETS, Program, ProgramSpec
 
 FORMAT = "hivejax.program"
-VERSIONS = (1, 2)
+VERSIONS = (1, 2, 3)
 MAGIC = b"HJXP"
 
 # Caps on what a decoded file may ask for. With them every operand index fits a uint8.
@@ -71,6 +75,8 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _RESERVED = re.compile(r"[cr][0-9]+")
 _SPEC_KEYS = ("inputs", "max_length", "num_consts", "num_registers")
 _SPEC_KEYS_V2 = (*_SPEC_KEYS, "outputs", "op_set")
+_SPEC_KEYS_V3 = (*_SPEC_KEYS_V2, "named_constants")
+_KEYS_OF = {1: _SPEC_KEYS, 2: _SPEC_KEYS_V2, 3: _SPEC_KEYS_V3}
 _OP_SETS = tuple(OP_SETS)  # a binary code is a position here: new sets go last
 _JSON_KEYS = ("format", "version", "spec", "instructions", "consts")
 
@@ -83,7 +89,7 @@ class DecodeError(ValueError):
       ...     from_json({"format": "hivejax.program", "version": 7})
       ... except DecodeError as e:
       ...     print(e)
-      version: expected 1 or 2, got 7
+      version: expected 1, 2 or 3, got 7
     """
 
 
@@ -109,7 +115,7 @@ def _check_input_name(name, field: str) -> str:
 
 
 def _make_spec(
-    inputs, max_length, num_consts, num_registers, outputs=1, op_set="all"
+    inputs, max_length, num_consts, num_registers, outputs=1, op_set="all", named_constants=True
 ) -> ProgramSpec:
     """A ``ProgramSpec`` from untrusted fields, each checked against the caps."""
     if not isinstance(inputs, list | tuple):
@@ -122,6 +128,8 @@ def _make_spec(
     num_registers = _check_int(num_registers, "spec.num_registers", 1, MAX_REGISTERS)
     if op_set not in _OP_SETS:
         raise DecodeError(f"spec.op_set: expected one of {list(_OP_SETS)}, got {op_set!r}")
+    if not isinstance(named_constants, bool):
+        raise DecodeError(f"spec.named_constants: expected true or false, got {named_constants!r}")
     return ProgramSpec(
         inputs=names,
         max_length=_check_int(max_length, "spec.max_length", 1, MAX_LENGTH),
@@ -129,10 +137,13 @@ def _make_spec(
         num_registers=num_registers,
         outputs=_check_int(outputs, "spec.outputs", 1, num_registers),
         op_set=op_set,
+        named_constants=named_constants,
     )
 
 
 def _version(spec: ProgramSpec) -> int:
+    if not spec.named_constants:
+        return 3
     return 1 if (spec.outputs, spec.op_set) == (1, "all") else 2
 
 
@@ -189,6 +200,7 @@ def _live_rows(spec: ProgramSpec, program: Program) -> tuple[list, np.ndarray]:
             spec.num_registers,
             spec.outputs,
             spec.op_set,
+            spec.named_constants,
         )
     except DecodeError as e:
         raise ValueError(f"cannot encode a program of {spec}: {e}") from None
@@ -236,7 +248,7 @@ def to_json(spec: ProgramSpec, program: Program) -> dict:
     rows, consts = _live_rows(spec, program)
     names = spec.operand_names()
     version = _version(spec)
-    keys = _SPEC_KEYS if version == 1 else _SPEC_KEYS_V2
+    keys = _KEYS_OF[version]
     spec_obj = {k: getattr(spec, k) for k in keys} | {"inputs": list(spec.inputs)}
     return {
         "format": FORMAT,
@@ -290,10 +302,10 @@ def from_json(obj) -> tuple[ProgramSpec, Program]:
         raise DecodeError(f"format: expected {FORMAT!r}, got {obj.get('format')!r}")
     version = obj.get("version")
     if type(version) is not int or version not in VERSIONS:
-        raise DecodeError(f"version: expected 1 or 2, got {version!r}")
+        raise DecodeError(f"version: expected 1, 2 or 3, got {version!r}")
     _check_keys(obj, _JSON_KEYS, "", extra=True)  # annotations: hash, formula, fitness
     spec_obj = _expect(obj["spec"], dict, "spec")
-    keys = _SPEC_KEYS if version == 1 else _SPEC_KEYS_V2
+    keys = _KEYS_OF[version]
     _check_keys(spec_obj, keys, "spec.")
     spec = _make_spec(*(spec_obj[k] for k in keys))
     instructions = _expect(obj["instructions"], list, "instructions")
@@ -339,8 +351,10 @@ def to_bytes(spec: ProgramSpec, program: Program) -> bytes:
     for name in spec.inputs:
         out.append(bytes([len(name)]) + name.encode("ascii"))
     out.append(bytes([spec.max_length, spec.num_consts, spec.num_registers]))
-    if version == 2:
+    if version >= 2:
         out.append(bytes([spec.outputs, _OP_SETS.index(spec.op_set)]))
+    if version >= 3:
+        out.append(bytes([int(spec.named_constants)]))
     out.append(bytes([len(rows)]))
     out.extend(bytes(row) for row in rows)
     # numpy, not struct: struct rounds through double, which may change a NaN's payload.
@@ -380,12 +394,17 @@ def _read_spec(r: _Reader, version: int) -> ProgramSpec:
             raise DecodeError(f"spec.inputs[{i}]: {raw!r} is not ASCII")
         names.append(_check_input_name(raw.decode("ascii"), f"spec.inputs[{i}]"))
     sizes = [r.byte(f"spec.{k}") for k in _SPEC_KEYS[1:]]
-    if version == 2:
+    if version >= 2:
         sizes.append(r.byte("spec.outputs"))
         code = r.byte("spec.op_set")
         if code >= len(_OP_SETS):
             raise DecodeError(f"spec.op_set: code {code} is outside [0, {len(_OP_SETS) - 1}]")
         sizes.append(_OP_SETS[code])
+    if version >= 3:
+        flag = r.byte("spec.named_constants")
+        if flag > 1:
+            raise DecodeError(f"spec.named_constants: {flag} is not 0 or 1")
+        sizes.append(bool(flag))
     return _make_spec(names, *sizes)
 
 
@@ -399,7 +418,7 @@ def from_bytes(data: bytes) -> tuple[ProgramSpec, Program]:
         raise DecodeError(f"magic: expected {MAGIC!r}, got {magic!r}")
     version = r.byte("version")
     if version not in VERSIONS:
-        raise DecodeError(f"version: expected 1 or 2, got {version}")
+        raise DecodeError(f"version: expected 1, 2 or 3, got {version}")
     spec = _read_spec(r, version)
     length = r.byte("length")
     if length > spec.max_length:

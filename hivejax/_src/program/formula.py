@@ -70,7 +70,7 @@ def _use_counts(spec: ProgramSpec, rows: list) -> list[int]:
     for i, (op, dst, s1, s2) in enumerate(rows):
         sources = (s1, s2) if ops.OPS[op].arity == 2 else (s1,)
         for s in sources:
-            if s >= rb:
+            if s - rb in writer:  # an unwritten register reads zero
                 uses[writer[s - rb]] += 1
         writer[dst] = i
     for out in range(spec.outputs):
@@ -109,7 +109,9 @@ def formula_of_canonical(spec: ProgramSpec, c: Program) -> str:
     lines = []
 
     def read(s: int) -> _Text:
-        return value[s - spec.register_base] if s >= spec.register_base else leaves[s]
+        if s < spec.register_base:
+            return leaves[s]
+        return value.get(s - spec.register_base, _Text("0"))  # unwritten: still zero
 
     for i, (op, dst, s1, s2) in enumerate(rows):
         text = _apply(ops.OPS[op], read(s1), read(s2))

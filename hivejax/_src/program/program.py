@@ -4,7 +4,8 @@ A program is ``max_length`` instructions ``dst <- op(src1, src2)`` of which the 
 ``length`` run. Sources address one operand space, in this order:
 
 - the task's read-only inputs (for a loss: ``x`` logits, ``y`` one-hot targets);
-- the named constants ``one zero half pi e``;
+- the named constants ``one zero half pi e`` (none where the spec says
+  ``named_constants=False``: a benchmark whose terminals are its inputs alone);
 - the program's free, differentiable constants ``c0 .. c{K-1}``;
 - the work registers ``r0 .. r{W-1}``, all zero at start.
 
@@ -54,6 +55,9 @@ class ProgramSpec:
         elementwise to tensors of any shape (activations, optimizer update rules), where a
         reduction would mix unrelated elements, or ``"koza"``, the symbolic-regression
         function set (``tasks/regression.py``).
+      named_constants: whether programs read the named constants ``one zero half pi e``.
+        False leaves them out of the operand space, so that neither the initialiser nor a
+        mutation can draw one: a benchmark without constants (``tasks/regression.py``).
     """
 
     inputs: tuple[str, ...] = ("x", "y")
@@ -62,6 +66,7 @@ class ProgramSpec:
     num_registers: int = 8
     outputs: int = 1
     op_set: str = "all"
+    named_constants: bool = True
 
     def __post_init__(self):
         if not self.inputs:
@@ -82,6 +87,10 @@ class ProgramSpec:
             raise ValueError(
                 f"ProgramSpec.op_set must be one of {', '.join(OP_SETS)}, got {self.op_set!r}"
             )
+        if not isinstance(self.named_constants, bool):
+            raise ValueError(
+                f"ProgramSpec.named_constants must be True or False, got {self.named_constants!r}"
+            )
 
     @property
     def allowed_ops(self) -> tuple[int, ...]:
@@ -93,9 +102,15 @@ class ProgramSpec:
         return len(self.inputs)
 
     @property
+    def named(self) -> tuple[tuple[str, float], ...]:
+        """The named constants this spec's programs read, ``(name, value)`` in operand
+        order: ``ops.NAMED_CONSTANTS``, or none."""
+        return ops.NAMED_CONSTANTS if self.named_constants else ()
+
+    @property
     def const_base(self) -> int:
         """Operand index of the first free constant ``c0``."""
-        return self.num_inputs + len(ops.NAMED_CONSTANTS)
+        return self.num_inputs + len(self.named)
 
     @property
     def register_base(self) -> int:
@@ -107,7 +122,7 @@ class ProgramSpec:
         return self.register_base + self.num_registers
 
     def operand_names(self) -> tuple[str, ...]:
-        named = tuple(name for name, _ in ops.NAMED_CONSTANTS)
+        named = tuple(name for name, _ in self.named)
         consts = tuple(f"c{i}" for i in range(self.num_consts))
         registers = tuple(f"r{i}" for i in range(self.num_registers))
         return self.inputs + named + consts + registers
@@ -229,7 +244,7 @@ def source_weights(spec: ProgramSpec) -> np.ndarray:
     """
     return np.asarray(
         [4.0] * spec.num_inputs
-        + [1.0] * len(ops.NAMED_CONSTANTS)
+        + [1.0] * len(spec.named)
         + [1.0] * spec.num_consts
         + [2.0] * spec.num_registers,
         np.float32,
@@ -314,7 +329,7 @@ def operand_values(spec: ProgramSpec, inputs, consts):
     shape = inputs[0].shape
     if len(inputs) != spec.num_inputs:
         raise ValueError(f"expected {spec.num_inputs} inputs {spec.inputs}, got {len(inputs)}")
-    named = jnp.asarray([v for _, v in ops.NAMED_CONSTANTS], jnp.float32)
+    named = jnp.asarray([v for _, v in spec.named], jnp.float32)
     scalars = jnp.concatenate([named, consts.astype(jnp.float32)])
     const_block = jnp.broadcast_to(
         scalars.reshape((-1,) + (1,) * len(shape)), (scalars.shape[0], *shape)

@@ -2,12 +2,16 @@
 
 A workload to compare the engine with the genetic-programming literature: the program
 reads the input registers ``x`` (and ``y`` for the two-variable problems) and returns
-``r0``, its prediction at every point at once; its free constants ``c0 ..`` are genome,
-as are the named constants ``one zero half pi e``. Nothing trains: a program is scored
-by one forward pass over the fitness cases, so the interpreters run without gradients.
+``r0``, its prediction at every point at once; on the problems of the table below its
+free constants ``c0 ..`` are genome, as are the named constants ``one zero half pi e``,
+while the ``dso-`` problems give it no constant at all. Nothing trains: a program is
+scored by one forward pass over the fitness cases, so the interpreters run without
+gradients.
 
-**Problems** (``PROBLEMS``, as data). ``U[a, b, n]`` is ``n`` points drawn uniformly from
-``[a, b)``; for two variables every point draws both coordinates from it:
+**Problems** (``PROBLEMS``, as data): two families of the same fifteen formulas.
+``U[a, b, n]`` is ``n`` points drawn uniformly from ``[a, b)``; for two variables every
+point draws both coordinates from it. The first family (``TABLE``) is McDermott et al.'s
+collection, with hivejax's extra terminals:
 
 ============  ===========================  ======  ================
 problem       target                       inputs  fitness cases
@@ -33,9 +37,44 @@ The Nguyen problems and their sampling are those of Uy et al. (2011, "Semantical
 crossover in genetic programming: application to real-valued symbolic regression", GPEM
 12(2)); the Koza problems are Koza's quartic, quintic and sextic polynomials (1992, 1994)
 with 20 random points in [-1, 1], as collected by McDermott et al. (2012, "Genetic
-programming needs better benchmarks"). Some later papers draw nguyen-9, 10 and 12 from
-U[0, 1] too; a variant is one row of the table. Where the papers' terminals are ``x`` and
-the constant 1, programs here also have ``zero half pi e`` and four free constants.
+programming needs better benchmarks"; NASA's bingo, ``bingo/SymbolicRegression/
+Benchmarking/BenchmarkDefinitions.py``, is a public copy of their Koza-1..3 and Nguyen-9
+and 10 rows). Later papers, DSR among them, draw nguyen-9 to 12 from U[0, 1]: that is the
+second family. Where the papers' terminals are ``x`` and the constant 1, programs of this
+family also have ``zero half pi e`` and four free constants.
+
+**The published protocol** (``DSO``: ``dso-nguyen-1 .. dso-nguyen-12`` and ``dso-koza-1 ..
+dso-koza-3``, measured by ``hivejax bench nguyen``): the benchmarks exactly as Petersen et
+al.'s deep symbolic regression (DSR, ICLR 2021) runs them, read from the DSO repository
+(github.com/brendenpetersen/deep-symbolic-optimization, commit d652666, the files
+``dso/dso/task/regression/benchmarks.csv`` and ``function_sets.csv``, last changed
+2023-03-10):
+
+- the same target formulas, and the same sampling as the table above for Nguyen-1 to 8
+  and Koza-2 and 3 (``"U": [-1, 1, 20]``; Nguyen-7 ``[0, 2, 20]``, Nguyen-8 ``[0, 4,
+  20]``), but **Nguyen-9 to 12 on U[0, 1, 20]**, not U[-1, 1, 100] (nor Nguyen-11's
+  U[0, 1, 100]);
+- the test set is "None", which DSO reads as a fresh draw from the training
+  specification: here, a fresh key;
+- the function set of all fifteen is DSO's ``Koza``: ``add, sub, mul, div, sin, cos, exp,
+  log``, this module's op set ``"koza"``;
+- the terminals are the inputs alone: DSO's ``Koza`` set has no ``const`` token and no
+  literal, so **none of the fifteen has a free constant to fit**, and the programs here
+  get neither free nor named constants (``ProgramSpec(num_consts=0,
+  named_constants=False)``). An integer of a formula (Nguyen-5's 1, Nguyen-10's 2,
+  Nguyen-12's 1/2) has to be built from the inputs (``x / x``), as DSR has to. The work
+  registers start at zero and a program may read one before writing it: a constant 0,
+  which ``x - x`` gives anyway, so the functions a program can express are DSO's;
+- DSO's file has no Koza-1 (its formula is Nguyen-2's): ``dso-koza-1`` is McDermott et
+  al.'s Koza-1 (``x^4 + x^3 + x^2 + x`` on U[-1, 1, 20], Koza's function set, terminal
+  ``x``) under the same conventions.
+
+DSO protects div (1 where ``|b| <= 0.001``), log (``log|a|``, 0 where ``|a| <= 0.001``) and
+exp (0 from 100 up) its own way; programs here keep hivejax's protected ops (below), and
+recovery is judged on what the ops mean, their guards dropped (``io/symbolic.py``). The
+guards make constants DSO's do not: the log of an expression that is identically 0 is
+``log(1e-8) = -18.4``, a division by it multiplies by 1e8. A search may use them, and the
+R² of such a program counts, but it is never recovered (its sympy form is not finite).
 
 **Fitness cases come from the key.** ``score(programs, data, key)`` draws the problem's
 points from ``key`` (``sample``); there is no data set. So a run's fixed evaluation key is
@@ -53,7 +92,8 @@ the error grows. Normalising by the variance makes the strategy's parsimony pena
 it; ``RegressionTask.report`` gives MSE and R² themselves. A program whose prediction
 is not finite scores NaN (broken, the worst fitness).
 
-**Op set.** ``"koza"`` by default (``program.OP_SETS``): + - * / sin cos exp log, the
+**Op set.** ``"koza"`` by default, and always for the ``dso-`` problems
+(``program.OP_SETS``): + - * / sin cos exp log, the
 function set of Koza and of Uy et al., with hivejax's protected meanings (``ops.py``:
 ``a / (b + 1e-8)``, ``log(|a| + 1e-8)``, exp clamped to [-80, 80]) where the papers
 protect division by returning 1 and log by ``log|a|``. ``"elementwise"`` programs (every
@@ -95,7 +135,9 @@ class Problem:
       low, high, points: the fitness cases are ``points`` draws from ``U[low, high)``
         (every coordinate of a point).
       target: ``target(xp, *inputs)``, the target values, where ``xp`` is ``numpy`` or
-        ``jax.numpy``.
+        ``jax.numpy`` (or ``sympy``, with symbols for inputs: the exact formula).
+      constants: whether programs read constants (the named ones and four free ones);
+        False where the benchmark's terminals are its inputs alone (``DSO``).
     """
 
     name: str
@@ -105,6 +147,7 @@ class Problem:
     high: float
     points: int
     target: Callable
+    constants: bool = True
 
     @property
     def sampling(self) -> str:
@@ -138,11 +181,22 @@ _ROWS = (  # name, target as written, inputs, U[low, high, points], target(xp, *
     ("koza-2", "x^5 - 2 x^3 + x", _X, _A, lambda m, x: x**5 - 2 * x**3 + x),
     ("koza-3", "x^6 - 2 x^4 + x^2", _X, _A, lambda m, x: x**6 - 2 * x**4 + x**2),
 )
+# DSO's sampling where it differs from the table's (benchmarks.csv; module docstring).
+_DSO_CASES = {f"nguyen-{i}": (0, 1, 20) for i in (9, 10, 11, 12)}
 PROBLEMS: dict[str, Problem] = {
     name: Problem(name, formula, inputs, *cases, target)
     for name, formula, inputs, cases, target in _ROWS
+} | {
+    f"dso-{name}": Problem(
+        f"dso-{name}", formula, inputs, *_DSO_CASES.get(name, cases), target, constants=False
+    )
+    for name, formula, inputs, cases, target in _ROWS
 }
-"""Every problem by name, in the order of the module docstring's table."""
+"""Every problem by name: the module docstring's table, then the ``dso-`` problems."""
+TABLE: tuple[str, ...] = tuple(name for name, *_ in _ROWS)
+"""The first family: McDermott et al.'s collection, with hivejax's constants."""
+DSO: tuple[str, ...] = tuple(f"dso-{name}" for name in TABLE)
+"""The published protocol (module docstring): Nguyen-1..12 and Koza-1..3 as DSO runs them."""
 
 
 def get_problem(name: str) -> Problem:
@@ -155,8 +209,11 @@ def get_problem(name: str) -> Problem:
 
 
 def problem_spec(problem: Problem, op_set: str = OP_SETS[0]) -> ProgramSpec:
-    """The default program shape for ``problem``: its inputs, one output, ``op_set``."""
-    return ProgramSpec(inputs=problem.inputs, op_set=op_set)
+    """The default program shape for ``problem``: its inputs, one output, ``op_set``, and
+    no constant at all where the problem has none (``Problem.constants``)."""
+    if problem.constants:
+        return ProgramSpec(inputs=problem.inputs, op_set=op_set)
+    return ProgramSpec(inputs=problem.inputs, op_set=op_set, num_consts=0, named_constants=False)
 
 
 def sample(problem: Problem, key: jax.Array) -> tuple[tuple[jax.Array, ...], jax.Array]:

@@ -6,7 +6,16 @@ text or JSON. ``normalise`` keeps the spellings from before the workloads were
 subcommands working.
 """
 
-from hivejax.cli.bench import device, judged, memory, ranking, regression, search, throughput
+from hivejax.cli.bench import (
+    device,
+    judged,
+    memory,
+    nguyen,
+    ranking,
+    regression,
+    search,
+    throughput,
+)
 
 WORKLOADS = {
     "throughput": throughput,
@@ -15,6 +24,7 @@ WORKLOADS = {
     "judged": judged,
     "memory": memory,
     "regression": regression,
+    "nguyen": nguyen,
     "device": device,
 }
 DEFAULT = "throughput"

@@ -68,7 +68,7 @@ def add(workloads) -> None:
         "--problem",
         nargs="+",
         choices=tuple(hj.REGRESSION_PROBLEMS),
-        help="the problems (default: all)",
+        help="the problems (default: the fifteen of the first table, nguyen-1 .. koza-3)",
     )
     g.add_argument("--runs", type=positive, help=f"seeds per problem (default {hb.SOLVE_RUNS})")
     g.add_argument(
@@ -107,7 +107,7 @@ def run(args) -> None:
 def _solve_rate(args) -> None:
     if len(args.interpreter) != 1 or args.interpreter[0] == "all":
         raise UsageError("--solve-rate runs with one --interpreter")
-    problems = args.problem or tuple(hj.REGRESSION_PROBLEMS)
+    problems = args.problem or hb.SOLVE_PROBLEMS
     budget = (args.population or hb.SOLVE_BUDGET[0], args.generations or hb.SOLVE_BUDGET[1])
     with usage():  # a budget the config refuses is the user's mistake
         hb.solve_rate_config(problems[0], 0, *budget, args.interpreter[0])
