@@ -65,7 +65,7 @@ def test_a_run_writes_its_files_and_repeats_exactly(tmp_path):
     assert all(sum(m["rejections"].values()) == m["rejected"] == 0 for m in lines)
     # What screening bred, per operator: each count a part of the one before.
     for m in lines:
-        assert m["screening"]["tries_per_place"] >= 1 and 0 <= m["screening"]["pass_share"] <= 1
+        assert m["screening"]["rounds"] >= 1 and 0 <= m["screening"]["pass_share"] <= 1
         for row in m["operators"].values():
             assert row["bred"] >= row["passed"] >= row["scored"] >= row["improved"] >= 0
     assert set(lines[1]["operators"]) - {"initial"}  # bred by the strategy's operators

@@ -136,7 +136,7 @@ def _screening(metrics: dict) -> dict:
     """What breeding viable children took (``screening``, and ``screen_seconds`` beside
     ``train_seconds``, the wall times of the generation's two steps) and what each
     operator's children did (``operators``: per ``strategy.OPERATORS`` name, children
-    ``bred`` over all tries, ``passed`` the cascade, ``scored`` in the population, and
+    ``bred`` over all rounds, ``passed`` the cascade, ``scored`` in the population, and
     ``improved`` on their parents' fitness), for operators that made a child this
     generation."""
     table = {
@@ -149,7 +149,7 @@ def _screening(metrics: dict) -> dict:
     return {
         "screening": {
             "pass_share": round(passed / max(bred, 1), 4),
-            "tries_per_place": round(float(metrics["tries"]), 4),
+            "rounds": int(metrics["rounds"]),
             "copied": int(metrics["copied"]),
         },
         "operators": table,

@@ -4,17 +4,22 @@ A generation is two jitted steps with a host decision between them:
 
 1. **ask** (jitted): the strategy breeds the children of every island
    (``strategy.offspring``) and the rejection cascade (``cascade.reasons``) screens them.
-   **Viable children**: a place whose child the cascade rejects breeds again, with a new
-   key, until its child passes, up to ``tries`` children per place (``initial_tries`` for
-   the initial population, whose random programs pass far more rarely). At the bound, a
-   place whose every child failed takes a copy of a child of its island that passed
-   (dealt out in turn), so no rejected program enters the population while any passed;
+   **Viable children**: while a place's child is rejected, the generation breeds again, a
+   round of children for every place with new keys, and each island's open places take
+   the round's passing children in turn (children are alike to the places they fill), up
+   to ``tries`` rounds (``initial_tries`` for the initial population, whose random
+   programs pass far more rarely). Sharing a round's children between places fills a
+   generation in about ``1 / pass share`` rounds, where a place breeding for itself alone
+   took as many rounds as its unluckiest place (in the main job the screening then cost
+   as much as the training). At the bound, a place still open takes a copy of a child of
+   its island that passed (dealt out in turn), so no rejected program enters the
+   population while any passed;
    the copy shares its original's fingerprint, so with the equivalence cache it costs no
    training. Only an island none of whose children passed keeps rejected ones; they get
    the worst fitness and rank below every scored program (``strategy.tell``). With an
    equivalence cache, every program's fingerprint grid (``fingerprint.grid_cells``) comes
    back to the host. What screening did is counted per operator (``strategy.OPERATORS``):
-   children bred over all tries, and those that passed.
+   children bred over all rounds, and those that passed.
 2. **plan** (host, ``_plan``): a program whose fingerprint is in the cache, or was met
    earlier in the same generation, takes that fitness without training (a *cache hit*).
    The others train, in population order, up to a static number of places (``trained``);
@@ -90,10 +95,10 @@ class ScreeningConfig:
       cache: functional-equivalence cache entries (0: none).
       cache_max_hits: a cached fitness serves at most this many programs before its
         program trains again.
-      tries: with the cascade, a place whose child is rejected breeds another, up to this
-        many children in all; a place still rejected then takes a copy of a child that
-        passed ...
-      initial_tries: ... and up to this many random programs for a place of the initial
+      tries: with the cascade, while a place's child is rejected the generation breeds
+        another round of children, and open places take the passing ones; up to this many
+        rounds, then a place still open takes a copy of a child that passed ...
+      initial_tries: ... and up to this many rounds of random programs for the initial
         population, where far fewer pass (0.4% of random losses against 20-37% of bred
         ones, in seeded runs on digits).
     """
@@ -163,7 +168,7 @@ class Generation:
     ``metrics`` holds host numbers: ``best_accuracy``, ``mean_accuracy`` (full-budget
     programs of this generation, trained or cached), ``best_so_far``, ``broken``, ``trained``,
     ``cache_hits``, ``untrained``, ``operators`` (``int[len(OPERATORS), 4]``: children bred,
-    passed, scored, improved), ``tries`` (per place, mean), ``copied`` (places filled at
+    passed, scored, improved), ``rounds`` (of breeding), ``copied`` (places filled at
     the bound), ``screen_seconds`` and ``train_seconds`` (the two steps' wall times) and,
     with the cascade, ``rejected`` (a count per reason code). The cache (``self.cache``,
     None without one) lives on the host and goes into checkpoints.
@@ -215,7 +220,7 @@ class Generation:
             flat, flat_lineage = flatten_islands((population, lineage))
             codes = jnp.zeros(self.size, jnp.int32)
             bred = _per_operator(flat_lineage.operator, True)
-            screening = {"bred": bred, "passed": bred, "tries": jnp.ones(self.size, jnp.int32)}
+            screening = {"bred": bred, "passed": bred, "rounds": jnp.int32(1)}
         else:
             flat, flat_lineage, codes, screening = self._viable(keys, states)
         flat, copied = self._copy_at_bound(flat, codes)
@@ -235,61 +240,70 @@ class Generation:
         return offspring(keys, states, self._params, attempt)
 
     def _viable(self, keys, states):
-        """Children the cascade passes: every place whose child it rejects breeds again,
-        up to ``tries`` children in all (module docstring, "viable children").
+        """Children the cascade passes (module docstring, "viable children"): each round
+        breeds a child for every place, and the island's open places take its passing
+        children in turn; at most ``tries`` rounds.
 
-        Returns the flat children, their lineage, their codes (the last try's where none
-        passed) and what screening counted: ``bred`` and ``passed`` children per operator
-        and the ``tries`` of each place.
+        Returns the flat children, their lineage, their codes (a rejected child's where no
+        child filled the place) and what screening counted: ``bred`` and ``passed``
+        children per operator, and the ``rounds``.
         """
 
         def draw(carry):
-            t, population, lineage, codes, tries, bred, passed = carry
+            t, population, lineage, codes, bred, passed = carry
             attempt_keys = jax.vmap(lambda k: jax.random.fold_in(k, t))(keys)
             children, child_lineage = flatten_islands(self._offspring(attempt_keys, states, t))
             child_codes = self.screen(children)
+            fine = child_codes == 0
             open_ = codes != 0
-            replace = lambda new, old: jnp.where(  # noqa: E731
-                open_.reshape((-1,) + (1,) * (new.ndim - 1)), new, old
+            # An open place keeps its own child if it passed; the passing children of places
+            # already filled go to open places whose own child failed, which otherwise hold
+            # that rejected child (and its reason) until a later round.
+            source, dealt = self._deal(open_ & ~fine, fine & ~open_, cycle=False)
+            filled = (open_ & fine) | dealt
+            pick = lambda new, old: jnp.where(  # noqa: E731
+                _rows(open_, new), new[source], old
             )
-            drawn = _per_operator(child_lineage.operator, open_)
-            fine = _per_operator(child_lineage.operator, open_ & (child_codes == 0))
             return (
                 t + 1,
-                jax.tree.map(replace, children, population),
-                jax.tree.map(replace, child_lineage, lineage),
-                jnp.where(open_, child_codes, codes),
-                tries + open_,
-                bred + drawn,
-                passed + fine,
+                jax.tree.map(pick, children, population),
+                jax.tree.map(pick, child_lineage, lineage),
+                jnp.where(filled, 0, jnp.where(open_, child_codes, codes)),
+                bred + _per_operator(child_lineage.operator, True),
+                passed + _per_operator(child_lineage.operator, fine),
             )
 
-        # The first try fills every place, so these placeholders are never read.
+        # The first round reaches every place, so these placeholders are never read.
         index = jnp.zeros(self.size, jnp.int32)
         lineage = Lineage(operator=index, parent_fitness=index.astype(jnp.float32))
-        population = flatten_islands(states.population)
         zeros = jnp.zeros(len(OPERATORS), jnp.int32)
-        carry = (0, population, lineage, index + 1, index, zeros, zeros)
+        carry = (0, flatten_islands(states.population), lineage, index + 1, zeros, zeros)
         bound = jnp.where(states.generation_counter[0] == 0, *self._tries)
-        _, population, lineage, codes, tries, bred, passed = jax.lax.while_loop(
+        rounds, population, lineage, codes, bred, passed = jax.lax.while_loop(
             lambda c: (c[0] < bound) & jnp.any(c[3] != 0), draw, carry
         )
-        return population, lineage, codes, {"bred": bred, "passed": passed, "tries": tries}
+        return population, lineage, codes, {"bred": bred, "passed": passed, "rounds": rounds}
+
+    def _deal(self, need, have, cycle: bool):
+        """Within each island, the places where ``need`` holds take the places where
+        ``have`` holds, in turn (round and round if ``cycle``, else each once). Returns the
+        flat source index of every place and where one was dealt."""
+        need, have = need.reshape(self.islands, -1), have.reshape(self.islands, -1)
+        n = need.shape[1]
+        order = jnp.argsort(~have, axis=1, stable=True)  # the places that have, first
+        count = have.sum(axis=1, keepdims=True)
+        turn = jnp.cumsum(need, axis=1) - 1
+        dealt = need & (count > 0) & (cycle | (turn < count))
+        source = jnp.take_along_axis(order, turn % jnp.maximum(count, 1), axis=1)
+        source = jnp.where(dealt, source, jnp.arange(n)) + n * jnp.arange(self.islands)[:, None]
+        return source.reshape(-1), dealt.reshape(-1)
 
     def _copy_at_bound(self, flat, codes):
-        """Fill each place still rejected after the last try with a copy of a child of its
+        """Fill each place still rejected after the last round with a copy of a child of its
         island that passed, dealt out in turn; an island none of whose children passed keeps
         its rejected ones. Returns the children and which places are copies."""
-        rejected = (codes != 0).reshape(self.islands, -1)
-        n = rejected.shape[1]
-        passing = jnp.argsort(rejected, axis=1, stable=True)  # passing places first
-        count = n - rejected.sum(axis=1, keepdims=True)
-        turn = jnp.cumsum(rejected, axis=1) - 1
-        source = jnp.take_along_axis(passing, turn % jnp.maximum(count, 1), axis=1)
-        copied = rejected & (count > 0)
-        source = jnp.where(copied, source, jnp.arange(n)) + n * jnp.arange(self.islands)[:, None]
-        source = source.reshape(-1)
-        return jax.tree.map(lambda a: a[source], flat), copied.reshape(-1)
+        source, copied = self._deal(codes != 0, codes == 0, cycle=True)
+        return jax.tree.map(lambda a: a[source], flat), copied
 
     def _judge(self, chosen, real):
         """Fitness ``[trained]`` of the chosen programs, past the hurdle if there is one."""
@@ -343,7 +357,7 @@ class Generation:
             ],
             axis=1,
         )
-        summary["tries"] = jnp.mean(screening["tries"].astype(jnp.float32))
+        summary["rounds"] = screening["rounds"]
         summary["copied"] = screening["copied"].sum()
         return states, summary, slot_fitness
 
@@ -378,6 +392,11 @@ class Generation:
                 if h is not None:
                     self.cache.put(h, float(f))
         return states, {**summary, **counts, **timing}
+
+
+def _rows(mask, leaf):
+    """``mask [P]`` shaped to broadcast over ``leaf [P, ...]``."""
+    return mask.reshape((-1,) + (1,) * (leaf.ndim - 1))
 
 
 def _per_operator(operator, where):
