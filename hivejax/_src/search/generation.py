@@ -221,10 +221,11 @@ class Generation:
             codes = jnp.zeros(self.size, jnp.int32)
             bred = _per_operator(flat_lineage.operator, True)
             screening = {"bred": bred, "passed": bred, "rounds": jnp.int32(1)}
+            copied = jnp.zeros(self.size, bool)
         else:
             flat, flat_lineage, codes, screening = self._viable(keys, states)
-        flat, copied = self._copy_at_bound(flat, codes)
-        codes = jnp.where(copied, 0, codes)
+            flat, copied = self._copy_at_bound(flat, codes)
+            codes = jnp.where(copied, 0, codes)
         if self.cache is not None:
             cells, known = fingerprint.grid_cells(self.task.name, self.task.spec, flat)
         else:
