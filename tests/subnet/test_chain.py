@@ -204,7 +204,8 @@ def test_weight_history_and_shares(chain):
     # Shares at a block count the weights set at or before it; a tempo's emission is the
     # share at its last block.
     assert chain.shares(rules.TEMPO - 1) == chain.emissions(0)
-    assert chain.shares(rules.TEMPO) == {"m0": 1.0, "m1": 0.0, "v0": 0.0, "v1": 0.0}
+    # v0 now abstains with half the stake, and it counts: v1's half alone pays nobody
+    assert chain.shares(rules.TEMPO) == {"m0": 0.0, "m1": 0.0, "v0": 0.0, "v1": 0.0}
     with pytest.raises(ValueError, match="block"):
         chain.shares(-1)
 
@@ -228,6 +229,9 @@ def test_consensus_edge_cases():
     assert yuma({0: {5: 0.0}}, {0: 1.0}) == {5: 0.0}
     assert yuma({0: {5: 1.0}, 1: {6: 1.0}}, {0: 0.0, 1: 0.0}) == {5: 0.0, 6: 0.0}
     assert yuma({0: {5: 1.0}}, {0: 0.0}) == {5: 1.0}  # stake-less validators count equally
+    # Abstaining stake counts: 1% of the stake cannot decide a tempo alone.
+    assert yuma({0: {5: 1.0}}, {0: 1.0, 1: 99.0}) == {5: 0.0}
+    assert yuma({0: {5: 1.0}, 1: {}}, {0: 51.0, 1: 49.0}) == {5: 1.0}
     assert weighted_median(np.zeros(0), np.zeros(0)) == 0.0
     with pytest.raises(ValueError, match="no stake"):
         yuma({0: {5: 1.0}}, {})

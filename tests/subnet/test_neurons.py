@@ -236,7 +236,7 @@ def test_each_epoch_re_evaluates_only_the_top_on_its_seeds(tmp_path, caplog):
     chain, validator = subnet(tmp_path)
     honest(chain, validator)
     report = validator.step()
-    lion, sgd = report.entries["alice"].fingerprint, report.entries["bob"].fingerprint
+    lion, sgd = report.entries["alice"].program, report.entries["bob"].program
     chain.advance(validator.config.epoch_blocks)
     caplog.set_level(logging.INFO, logger="hivejax.validator")
     caplog.clear()
@@ -248,6 +248,86 @@ def test_each_epoch_re_evaluates_only_the_top_on_its_seeds(tmp_path, caplog):
     assert validator.ledger.get_evaluation(lion, 1, version) is not None
     assert validator.ledger.get_evaluation(sgd, 1, version) is None
     assert report.scores.ranking == ("alice",)
+
+
+def switched(first: str, after: str):
+    """Lion whose update is multiplied by ``first`` on the steps t = 1, 2, 3 that the
+    fingerprint's probe runs and by ``after`` from t = 4 on (each "1" or "-1")."""
+    s = [("r5", "sub", "t", "c5"), ("r5", "relu", "r5", "r5"), ("r5", "min", "r5", "one")]
+    s += [("r6", "add", "r5", "r5")]  # 0 on the probe's steps, 2 after them
+    s += [("r6", "sub", "one", "r6") if first == "1" else ("r6", "sub", "r6", "one")]
+    assert (first, after) in (("1", "-1"), ("-1", "1"))
+    return make_program(SPEC, [*LION, *s, ("r0", "mul", "r0", "r6")], [*LION_CONSTS[:5], 3.0])
+
+
+def test_an_evil_twin_is_trained_itself_and_takes_nothing(tmp_path, trained):
+    # After an honest Lion: a program with Lion's fingerprint that ascends once the probe's
+    # steps are over, from a hotkey that sorts first, and one that ascends on the probe's
+    # steps only (a new fingerprint) and then trains exactly like Lion.
+    chain, validator = subnet(tmp_path, miners=("alice", "aaron", "zoe"))
+    publish(chain, validator, "alice", payload(builtin("lion")))
+    publish(chain, validator, "aaron", payload(switched("1", "-1")))
+    publish(chain, validator, "zoe", payload(switched("-1", "1")))
+    report = validator.step()
+    alice, aaron, zoe = (report.entries[h] for h in ("alice", "aaron", "zoe"))
+    assert aaron.fingerprint == alice.fingerprint and aaron.program != alice.program
+    assert aaron.reason == "copy" and aaron.mean < 0  # trained itself: it ascends
+    assert alice.mean == pytest.approx(np.mean(trained["lion"].improvements))  # her own
+    assert zoe.fingerprint != alice.fingerprint and zoe.reason in ("no_new_gain", "no_gain")
+    assert report.scores.ranking == ("alice",)
+    assert report.scores.weights == {1: 1.0, 2: 0.0, 3: 0.0}
+
+
+def test_when_nobody_earns_the_weight_goes_to_the_burn_uid(tmp_path, trained):
+    chain, validator = subnet(tmp_path)
+    publish(chain, validator, "alice", payload(builtin("lion")))
+    assert validator.step().weights_set and chain.weights() == {0: {1: rules.U16_MAX}}
+    chain.commit("alice", b"junk")  # the leader replaces its program
+    chain.advance(rules.WEIGHTS_RATE_LIMIT)
+    report = validator.step()
+    assert report.entries["alice"].state == "bad_magic" and report.weights_set
+    assert chain.weights() == {0: {0: rules.U16_MAX}}  # uid 0, the burn uid here
+    assert chain.shares(chain.block())["alice"] == 0.0  # stale weights pay nothing
+
+
+class Hostile(MemoryChain):
+    """A chain read that goes wrong: ``mallory``'s hash comes with a block no chain has,
+    and the first ``failures`` reads of the block raise."""
+
+    def __init__(self, failures: int):
+        super().__init__()
+        self.failures = failures
+
+    def block(self):
+        if self.failures:
+            self.failures -= 1
+            raise RuntimeError("the node answered garbage")
+        return super().block()
+
+    def commitments(self):
+        found = super().commitments()
+        if "mallory" in found:
+            found["mallory"] = dataclasses.replace(found["mallory"], block=-1)
+        return found
+
+
+def test_a_validator_logs_a_failing_entry_or_interval_and_goes_on(tmp_path, caplog):
+    chain = Hostile(failures=0)
+    chain.register("validator", stake=1.0, validator=True)
+    chain.register("mallory")
+    validator = Validator(chain, "validator", tmp_path, ValidatorConfig(protocol=PROTOCOL))
+    chain.commit("mallory", make_hash_commitment(payload(builtin("lion")), new_salt()))
+    caplog.set_level(logging.INFO, logger="hivejax.validator")
+    report = validator.step()
+    assert report.entries["mallory"].state == "error"
+    assert "reading mallory's commitment failed: ValueError" in caplog.text
+    assert report.weights_set  # the rest of the interval went on: the weight is burnt
+    chain.failures = 1
+    chain.advance(rules.WEIGHTS_RATE_LIMIT)
+    caplog.clear()
+    validator.run(interval=0.0, poll=60.0, steps=2)
+    assert "interval failed, trying again next interval: RuntimeError" in caplog.text
+    assert chain.metagraph().neurons[0].last_update == chain.block()  # the second one set
 
 
 class FlakyChain(MemoryChain):
@@ -366,8 +446,8 @@ def test_a_miner_decides_on_the_candidates_a_validator_scores(tmp_path, monkeypa
     scored = {}
     for neuron in ("miner", "validator"):
 
-        def spy(cands, owners=None, neuron=neuron):
-            scored[neuron] = {c.hotkey: c for c in cands}
+        def spy(cands, owners=None, neuron=neuron):  # a validator scores twice: keep both
+            scored.setdefault(neuron, {}).update({c.hotkey: c for c in cands})
             return score(cands, owners)
 
         monkeypatch.setattr(f"hivejax._src.subnet.{neuron}.score", spy)

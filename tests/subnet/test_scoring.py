@@ -1,5 +1,6 @@
-"""Scoring: broken and copied programs earn nothing, latecomers need a margin, weights decay
-with rank, and two validators whose accuracies differ by a few test images agree."""
+"""Scoring: broken and copied programs earn nothing, only a new gain earns (a latecomer must
+beat every earlier earner by the margin), weights decay over the record holders, and two
+validators whose accuracies differ by a few test images agree."""
 
 import dataclasses
 import random
@@ -55,7 +56,7 @@ def field(base_images: np.ndarray) -> list[Miner]:
         Miner("alice", 1, "fa", 100, honest(0.045, 1)),
         Miner("dave", 4, "fd", 150, honest(-0.010, 4)),  # worse than the baseline
         Miner("bob", 2, "fb", 200, bob),  # beats alice by 0.04
-        Miner("carol", 3, "fc", 300, honest(0.070, 3)),  # beats alice, not bob
+        Miner("carol", 3, "fc", 300, honest(0.070, 3)),  # beats alice, not bob: no new gain
         Miner("frank", 6, "fb", 400, bob),  # a copy of bob
         Miner("gina", 7, "fg", 120, honest(0.3, 7), broken=True),
         Miner("hank", 8, None, 130, base_images, reason="constant"),
@@ -93,20 +94,21 @@ BASE_IMAGES = images(BASELINE)
 
 def test_the_field_scores_as_the_rules_say():
     s = score(candidates(field(BASE_IMAGES), BASE_IMAGES))
-    assert s.ranking == ("bob", "carol", "alice", "erin")
+    assert s.ranking == ("bob", "alice", "erin")  # the records, newest first
     assert s.reasons == {
+        "carol": "no_new_gain",
         "dave": "no_gain",
         "frank": "copy",
         "gina": "broken",
         "hank": "constant",
         "ivan": "broken",
     }
-    total = sum(DECAY**r for r in range(4))
+    total = sum(DECAY**r for r in range(3))
     assert s.weights[2] == pytest.approx(1 / total) and s.weights[5] == pytest.approx(
-        DECAY**3 / total
+        DECAY**2 / total
     )
     assert sum(s.weights.values()) == pytest.approx(1.0)
-    assert all(s.weights[uid] == 0.0 for uid in (4, 6, 7, 8, 9))
+    assert all(s.weights[uid] == 0.0 for uid in (3, 4, 6, 7, 8, 9))
 
 
 def test_weights_hold_when_every_accuracy_moves_by_up_to_two_images():
@@ -152,22 +154,45 @@ def test_a_latecomer_needs_the_margin():
     early = Candidate("early", 1, "f1", 10, gains(0.05))
     close = Candidate("close", 2, "f2", 20, gains(0.05 + MARGIN - QUANTUM))
     ahead = Candidate("ahead", 3, "f3", 30, gains(0.05 + MARGIN + QUANTUM))
-    assert score([early, close]).ranking == ("early", "close")
+    s = score([early, close])
+    assert s.ranking == ("early",) and s.reasons == {"close": "no_new_gain"}
+    assert s.weights == {1: 1.0, 2: 0.0}  # short of the margin: nothing, at any rank
     assert score([early, ahead]).ranking == ("ahead", "early")
-    # in the same block, the higher mean ranks first
+    # in the same block, priority goes by hotkey and a higher mean at all is a new gain
     twin = dataclasses.replace(close, priority_block=10)
-    assert score([early, twin]).ranking == ("close", "early")
+    assert score([early, twin]).ranking == ("close",)  # "close" < "early", and better
+    higher = dataclasses.replace(ahead, hotkey="zed", priority_block=10)
+    assert score([early, higher]).ranking == ("zed", "early")
     # equal cells in the same block: the hotkey decides, as everywhere
     same = Candidate("aaa", 4, "f4", 10, gains(0.05))
-    assert score([early, same]).ranking == ("aaa", "early")
+    assert score([early, same]).ranking == ("aaa",)
 
 
-def test_insertion_settles_what_pairwise_margins_leave_circular():
-    # a < b < c by less than the margin each, but c leads a by more than it
+def test_a_record_must_beat_every_earlier_record():
+    # b trails a's margin, so it holds no record; c beats a by the margin and needs no more
     a = Candidate("a", 1, "f1", 10, gains(0.050))
     b = Candidate("b", 2, "f2", 20, gains(0.055))
     c = Candidate("c", 3, "f3", 30, gains(0.062))
-    assert score([c, b, a]).ranking == ("a", "b", "c")
+    s = score([c, b, a])
+    assert s.ranking == ("c", "a") and s.reasons == {"b": "no_new_gain"}
+
+
+def test_near_copies_of_the_leader_take_nothing_from_it():
+    # Sybil copies that train like the leader, a hair above or below it: none adds a gain
+    leader = Candidate("leader", 1, "f1", 10, gains(0.031))
+    copies = [
+        Candidate(f"copy{i}", 2 + i, f"g{i}", 20 + i, gains(0.031 + d))
+        for i, d in enumerate((-0.004, 0.0, 0.002, 0.004))
+    ]
+    s = score([leader, *copies])
+    assert s.ranking == ("leader",) and s.weights[1] == 1.0
+    assert set(s.reasons.values()) == {"no_new_gain"}
+
+
+def test_earners_must_be_scored_on_the_same_seeds():
+    a = Candidate("a", 1, "f1", 10, gains(0.05))
+    with pytest.raises(ValueError, match="same seeds"):
+        score([a, Candidate("b", 2, "f2", 20, gains(0.08, n=12))])
 
 
 def test_nobody_beats_the_baseline():
@@ -236,9 +261,10 @@ def test_disguised_copies_earn_nothing_and_leave_the_owner_alone():
     ]
     alone = score(cands[:2])
     s = score(cands)
-    assert s.ranking == ("owner", "other")
+    assert s.ranking == ("owner",)
     assert s.weights[1] == alone.weights[1] and s.weights[2] == alone.weights[2]
     assert s.reasons == {
+        "other": "no_new_gain",
         **{name: "copy" for name in ("unchanged", "constant", "renamed", "dead_code", "scaled")},
         "nan": "non_finite",
         "flat": "constant",

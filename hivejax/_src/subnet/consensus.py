@@ -4,8 +4,8 @@ Validators weigh miners independently; consensus decides how much each weight co
 that one validator (or a few holding little stake) cannot pay its own favourite. The rule,
 for validators ``i`` with stake ``s_i`` and miners ``j``:
 
-1. each validator's weights are normalised to sum to 1 (a validator whose weights are all
-   zero drops out);
+1. each validator's weights are normalised to sum to 1; a validator that set none, or all
+   zero, abstains: it weighs every miner 0, and its stake still counts;
 2. the consensus weight ``c_j`` of a miner is the stake-weighted median of the validators'
    weights on it: the largest value ``w`` among them such that validators holding more
    than half the stake gave the miner ``w`` or more (a validator that did not weigh the
@@ -15,14 +15,18 @@ for validators ``i`` with stake ``s_i`` and miners ``j``:
 4. a miner's rank is the stake-weighted sum of its clipped weights, and its share is its
    rank over the sum of all ranks (all shares are 0 when every rank is 0).
 
-Stakes are taken relative to the validators that weigh anything; if those hold no stake at
-all (a local subnet whose validators registered without stake), each counts equally, so a
-local subnet still pays its miners. Subtensor's Yuma adds bonds, dividends, a consensus
+Stakes are taken relative to every validator, abstaining ones included, so a validator
+holding 1% of the stake cannot decide a tempo alone while the other 99% set nothing (in
+that case nobody is paid). If the validators hold no stake at all (a local subnet whose
+validators registered without stake), each counts equally, so a local subnet still pays
+its miners. Subtensor's Yuma adds bonds, dividends, a consensus
 sharpened by a sigmoid and a liquid alpha; none of them changes who wins a tempo here.
 
 Example:
   >>> yuma({0: {5: 1.0, 6: 1.0}, 1: {5: 1.0}}, {0: 1.0, 1: 1.0})
   {5: 1.0, 6: 0.0}
+  >>> yuma({0: {5: 1.0}}, {0: 1.0, 1: 99.0})  # validator 1 abstains
+  {5: 0.0}
 """
 
 import math
@@ -68,20 +72,22 @@ def yuma(weights: dict[int, dict[int, float]], stake: dict[int, float]) -> dict[
 
     Args:
       weights: validator uid -> (miner uid -> weight >= 0); any scale, rows are normalised.
-      stake: uid -> stake >= 0; must hold every validator in ``weights``.
+      stake: validator uid -> stake >= 0, for every validator: those missing from
+        ``weights`` abstain, and their stake counts. Must hold every validator in ``weights``.
 
     Returns:
       miner uid -> share, for every miner some validator weighs (including with 0), in uid
-      order; the shares sum to 1, or are all 0 when no validator weighs anything.
+      order; the shares sum to 1, or are all 0 when no miner has the support of more than
+      half the stake.
     """
     _check(weights, stake)
     miners = sorted({m for row in weights.values() for m in row})
-    rows = {v: row for v, row in weights.items() if sum(row.values()) > 0}
-    if not rows:
+    if not any(sum(row.values()) > 0 for row in weights.values()):
         return {m: 0.0 for m in miners}
-    validators = sorted(rows)
-    w = np.array([[rows[v].get(m, 0.0) for m in miners] for v in validators], np.float64)
-    w /= w.sum(axis=1, keepdims=True)
+    validators = sorted(stake)
+    w = np.array([[weights.get(v, {}).get(m, 0.0) for m in miners] for v in validators], float)
+    sums = w.sum(axis=1, keepdims=True)
+    w = np.divide(w, sums, out=np.zeros_like(w), where=sums > 0)
     s = np.array([stake[v] for v in validators], np.float64)
     if s.sum() <= 0:
         s = np.ones_like(s)

@@ -1,11 +1,12 @@
 """A whole subnet on one machine: one SQLite chain, miner and validator processes, a leaderboard.
 
 ``run_local_subnet`` creates (or reopens) ``<directory>/chain.sqlite``, registers the
-hotkeys ``local/miner-<i>`` and ``local/validator-<i>`` (validators with a permit and
-stake 1), and starts every neuron as its own process (``python -m hivejax subnet miner``
-or ``validator``, the commands behind ``neurons/*.py``), each logging to
-``<directory>/logs/<name>.log`` and working in ``<directory>/<name>``. While they run it
-reports a leaderboard from the chain and the validators' ``status.json`` every
+hotkeys ``local/owner`` (the subnet owner's: uid 0 on a new chain, where validators send
+the weight when no miner earns), ``local/miner-<i>`` and ``local/validator-<i>``
+(validators with a permit and stake 1), and starts every neuron as its own process
+(``python -m hivejax subnet miner`` or ``validator``, the commands behind ``neurons/*.py``),
+each logging to ``<directory>/logs/<name>.log`` and working in ``<directory>/<name>``.
+While they run it reports a leaderboard from the chain and the validators' ``status.json`` every
 ``refresh`` seconds; at the end it stops them all and returns the final weights and
 emissions, also written to ``<directory>/result.json``.
 
@@ -38,6 +39,8 @@ from hivejax._src.subnet.reveal import HashCommit, Reveal, parse
 from hivejax._src.tasks.registry import task_type
 
 WALLET = "local"
+OWNER = "owner"
+"""The subnet owner's hotkey name: it runs no process, and takes the burnt weight."""
 CHAIN = "chain.sqlite"
 """The chain file of a local subnet directory."""
 STOP_SECONDS = 30.0
@@ -111,7 +114,9 @@ def _names(config: LocalSubnetConfig) -> list[tuple[str, str]]:
     ]
 
 
-def _command(directory, config: LocalSubnetConfig, name: str, role: str, i: int, poll: float):
+def _command(
+    directory, config: LocalSubnetConfig, name: str, role: str, i: int, poll: float, burn: int
+):
     chain = directory / CHAIN
     cmd = [sys.executable, "-m", "hivejax", "subnet", role, "--subtensor.network", LOCAL]
     cmd += ["--chain.path", str(chain), "--wallet.name", WALLET, "--wallet.hotkey", name]
@@ -125,7 +130,7 @@ def _command(directory, config: LocalSubnetConfig, name: str, role: str, i: int,
         if i < len(config.miner_programs):
             cmd += ["--seed-programs", config.miner_programs[i]]
     else:
-        cmd += ["--interval", str(config.interval), "--poll", str(poll)]
+        cmd += ["--interval", str(config.interval), "--poll", str(poll), "--burn-uid", str(burn)]
     return cmd
 
 
@@ -152,6 +157,7 @@ def run_local_subnet(
     (directory / "logs").mkdir(parents=True, exist_ok=True)
     chain = LocalChain(directory / CHAIN, blocks_per_second=config.blocks_per_second)
     names = _names(config)
+    burn = chain.register(local_hotkey(WALLET, OWNER))
     for name, role in names:
         validator = role == "validator"
         chain.register(local_hotkey(WALLET, name), VALIDATOR_STAKE if validator else 0.0, validator)
@@ -162,7 +168,9 @@ def run_local_subnet(
             log = directory / "logs" / f"{name}.log"
             with open(log, "ab") as out:
                 process = subprocess.Popen(
-                    _command(directory, config, name, role, counts[role], _poll_seconds(chain)),
+                    _command(
+                        directory, config, name, role, counts[role], _poll_seconds(chain), burn
+                    ),
                     stdin=subprocess.DEVNULL,
                     stdout=out,
                     stderr=subprocess.STDOUT,

@@ -327,7 +327,9 @@ class Miner:
             }
             log.info("round %d: publishing %s (mean improvement %+.4f): %s", k, text, mean, reason)
             return {"committed": True, "reason": reason, "formula": text, "mean": mean}
-        reason = scores.reasons.get(NEW) or f"does not beat {leader} by the margin"
+        reason = scores.reasons.get(NEW, "no_new_gain")
+        if reason == "no_new_gain":
+            reason = f"does not beat {leader} by the margin"
         if pub is not None and prints[0].fingerprint == pub["fingerprint"]:
             reason = "already published"
         log.info("round %d: not publishing %s (mean improvement %+.4f): %s", k, text, mean, reason)

@@ -225,5 +225,6 @@ class RuledChain(Chain):
 
 def _shares(neurons: list[Neuron], weights: dict[int, dict[int, int]]) -> dict[str, float]:
     """Every neuron's share of the emission under consensus over ``weights``, by hotkey."""
-    shares = consensus.yuma(weights, {n.uid: n.stake for n in neurons})
+    # Every validator's stake counts, whether it set weights or abstained.
+    shares = consensus.yuma(weights, {n.uid: n.stake for n in neurons if n.validator_permit})
     return {n.hotkey: shares.get(n.uid, 0.0) for n in neurons}

@@ -15,15 +15,23 @@ The rules, in order:
    (priority block, then hotkey string).
 3. **Only a gain earns**: the one-sided lower confidence bound on the mean improvement
    (``evaluation.summarize``) must be at least half a quantum above 0 (``cell(lb) >= 1``).
-4. **Rank by mean, with a margin for latecomers.** Candidates are placed in priority order
-   (block, then hotkey); each goes directly below the lowest-placed earlier candidate it
-   does not beat. A candidate with a later block beats an earlier one only if its quantised
-   mean is at least ``MARGIN`` higher; with the same block, if it is higher at all. So a
-   copy that escaped the fingerprint, or a program tuned to be a hair better, ranks below
-   the original.
-5. **Weights follow rank**: rank ``r`` (0 best) gets ``DECAY ** r``, normalised to sum to 1.
-   When nobody earns, every weight is 0 (nothing is divided): nobody is paid for not
-   beating the baseline, and ``rules.normalize_weights`` turns all zeros into ``{}``.
+4. **Only new gains earn.** Candidates are taken in priority order (block, then hotkey),
+   and each must beat *every earlier earner* in a paired comparison on the same seeds: its
+   quantised mean at least ``MARGIN`` higher than each earlier earner's when its block is
+   later, higher at all when it is the same block. One that does not (``"no_new_gain"``)
+   earns nothing at any rank, so a copy that escaped the fingerprint, or a program tuned to
+   be a hair better or worse than a leader, is paid nothing: it adds no gain. The earners
+   are therefore record holders, each better than all before it.
+5. **Weights decay over the record holders**, newest (best) first: record ``r`` (0 the
+   current record) gets ``DECAY ** r``, normalised to sum to 1. The current record holder
+   takes about half, and each earlier record keeps a share that halves with every later
+   record: an innovation keeps paying a while after it is beaten, so publishing a gain
+   early is worth more than holding it back, and no share is left for near-copies to
+   claim. (Subnet 9 gives everything to one winner, with an advantage for earlier models
+   that decays from 0.005 to 0.0001; a single winner makes a beaten leader's earnings
+   stop at once, and both rules pay nothing for a tie.) When nobody earns, every weight is
+   0 (nothing is divided): nobody is paid for not beating the baseline, and the validator
+   sends its weight to the burn uid instead (``validator.py``).
 
 **Why the grid.** Two validators train the same programs on the same seeds, but XLA emits
 other code on other processors, and a per-seed accuracy can move by a few test images (one
@@ -43,9 +51,11 @@ at a cell edge, and 16 such flips add noise to the mean instead of removing it.
 
 No rounding makes every decision agree: a value within the noise of a cell edge can round
 either way on two validators. What holds on every validator, even under the worst case
-shift: a later program ranks above an earlier one when its true lead is at least
+shift: a later program beats an earlier one when its true lead is at least
 ``MARGIN + 2 * 0.0070`` (0.024), and never when it trails by more than
-``2 * 0.0070 - QUANTUM`` (0.009); a lower bound of at least 0.013 earns and one below
+``2 * 0.0070 - QUANTUM`` (0.009). So a true tie can earn only on a validator whose every
+run shifted the worst way; under the typical independent shifts (about 0.001) a tie stays
+two cells short of the margin. A lower bound of at least 0.013 earns and one below
 -0.008 never does (a bound moves by at most 0.0105: 0.0070 with the mean, 0.0035 with its
 spread term). The tests check that the weights hold under random shifts of up to two images
 on every accuracy, for candidates whose means differ by more than the margin.
@@ -54,9 +64,12 @@ Example:
   >>> a = Candidate("alice", 1, "f1", 100, (0.03, 0.04, 0.05, 0.04))
   >>> b = Candidate("bob", 2, "f2", 200, (0.04, 0.05, 0.05, 0.04))  # later, not 0.01 better
   >>> c = Candidate("carol", 3, "f1", 300, (0.03, 0.04, 0.05, 0.04))  # a copy of alice
-  >>> s = score([a, b, c])
-  >>> s.ranking, s.weights, s.reasons
-  (('alice', 'bob'), {1: 0.6666666666666666, 2: 0.3333333333333333, 3: 0.0}, {'carol': 'copy'})
+  >>> d = Candidate("dan", 4, "f4", 400, (0.06, 0.05, 0.06, 0.05))  # beats both by 0.01
+  >>> s = score([a, b, c, d])
+  >>> s.ranking, s.weights
+  (('dan', 'alice'), {1: 0.3333333333333333, 2: 0.0, 3: 0.0, 4: 0.6666666666666666})
+  >>> s.reasons
+  {'bob': 'no_new_gain', 'carol': 'copy'}
 """
 
 import dataclasses
@@ -73,7 +86,8 @@ MARGIN_CELLS = 2
 MARGIN = MARGIN_CELLS * QUANTUM
 """``MARGIN_CELLS`` in accuracy: 0.01."""
 DECAY = 0.5
-"""Rank ``r`` (0 best) earns ``DECAY ** r`` before normalisation: the leader gets about half."""
+"""Record ``r`` (0 the current one) earns ``DECAY ** r`` before normalisation: the current
+record holder gets about half."""
 CONFIDENCE = 0.95
 """Level of the one-sided lower bound a gain must clear."""
 
@@ -143,6 +157,11 @@ def _disqualified(c: Candidate, owner: str | None) -> str | None:
 
 
 def _beats(new: Candidate, new_mean: int, old: Candidate, old_mean: int) -> bool:
+    if len(new.improvements) != len(old.improvements):
+        raise ValueError(
+            f"{new.hotkey} and {old.hotkey} were not scored on the same seeds "
+            f"({len(new.improvements)} and {len(old.improvements)} improvements)"
+        )
     if new.priority_block > old.priority_block:
         return new_mean >= old_mean + MARGIN_CELLS
     return new_mean > old_mean
@@ -152,18 +171,20 @@ def score(candidates, owners: dict[str, str] | None = None) -> Scores:
     """The weights of ``candidates`` under the rules of the module docstring.
 
     Args:
-      candidates: ``Candidate`` s with distinct hotkeys and uids, in any order.
+      candidates: ``Candidate`` s with distinct hotkeys and uids, in any order, every one
+        scored on the same seeds (the improvements pair up by position).
       owners: fingerprint -> owning hotkey, from the ledger; a fingerprint missing from it
         (or ``owners`` None) is owned by its earliest candidate.
 
-    Raises ``ValueError`` for repeated hotkeys or uids.
+    Raises ``ValueError`` for repeated hotkeys or uids, or two earners whose improvements
+    cannot pair (not as many).
     """
     ordered = _check(candidates)
     first = {}
     for c in ordered:
         first.setdefault(c.fingerprint, c.hotkey)
     owners = {**first, **(owners or {})}
-    reasons, ranked = {}, []  # ranked: (candidate, quantised mean), best first
+    reasons, records = {}, []  # records: (candidate, quantised mean), in priority order
     for c in ordered:
         reason = _disqualified(c, owners.get(c.fingerprint))
         if reason is None:
@@ -172,12 +193,13 @@ def score(candidates, owners: dict[str, str] | None = None) -> Scores:
                 reason = "no_bound"
             elif cell(stats["lower_bound"]) < 1:
                 reason = "no_gain"
+            elif not all(_beats(c, cell(stats["mean"]), r, m) for r, m in records):
+                reason = "no_new_gain"
         if reason is not None:
             reasons[c.hotkey] = reason
             continue
-        mean = cell(stats["mean"])
-        unbeaten = [i for i, (r, m) in enumerate(ranked) if not _beats(c, mean, r, m)]
-        ranked.insert(unbeaten[-1] + 1 if unbeaten else 0, (c, mean))
+        records.append((c, cell(stats["mean"])))
+    ranked = records[::-1]
     raw = [DECAY**r for r in range(len(ranked))]
     total = sum(raw)
     weights = {c.uid: 0.0 for c in ordered}

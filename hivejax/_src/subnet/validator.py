@@ -10,24 +10,42 @@ Each interval (``Validator.step``):
 2. **Decode** each accepted payload strictly (``commitment.decode_for``: the task, the
    protocol version and the spec must be the validator's), then **fingerprint** all of
    them in one vmapped call (``fingerprint.fingerprints``). The ledger records the first
-   block each hotkey held each fingerprint; the earliest sighting owns it.
-3. **Evaluate** under the validator's protocol, paired against the baseline, with seeds
-   derived from an epoch (``protocols.seed_values``); ``epoch_blocks`` blocks make an
-   epoch (one tempo by default). A fingerprint is first evaluated on the seeds of the
-   epoch of its priority block, so every validator that saw the same chain history
-   evaluates it on the same seeds, whenever it started. Then the current top ``top``
-   are re-evaluated on this epoch's seeds and scored with them, so no program can be tuned
-   to seeds it knows in advance and stay on top. Each of the two is one vmapped batch of
-   every program that needs it (``candidates.evaluate``, as a miner's decision); results
-   are stored in the ledger per (fingerprint, epoch, protocol version), so a restarted
-   validator repeats no evaluation, and an evaluation killed half-way stored nothing.
+   block each hotkey held each fingerprint; the earliest sighting owns it, and any other
+   hotkey's program of that fingerprint is a copy and earns nothing.
+3. **Evaluate every program itself.** A program is evaluated under its own canonical hash
+   (``canonical.canonical_hash``), never under its fingerprint: a payload that shares an
+   owner's fingerprint (an "evil twin" that probes like the owner's program and trains
+   otherwise) is trained on its own, earns nothing as a copy, and never stands in for the
+   owner's evaluation. Evaluations run under the validator's protocol, paired against the
+   baseline, with seeds derived from an epoch (``protocols.seed_values``); ``epoch_blocks``
+   blocks make an epoch (one tempo by default). A program is first evaluated on the seeds
+   of the epoch of its priority block, so every validator that saw the same chain history
+   evaluates it on the same seeds, whenever it started.
 4. **Score** the candidates (``candidates.candidate``, the builder miners decide with) with
    ``scoring.score``: copies, broken, constant and non-finite programs earn nothing, only
-   a lower bound above zero earns, a later program needs a margin, weights decay with rank.
+   a lower bound above zero earns, and a later program earns only if it beats every
+   earlier earner by the margin. Scoring runs twice: on the first evaluations, to find the
+   ``top`` newest record holders, which are then re-evaluated on this epoch's seeds, and
+   on those alone, so the paid ranking never mixes epochs and no program can be tuned to
+   seeds it knew in advance and stay paid. A record holder past the ``top`` newest earns
+   nothing (``"outside_top"``): with weights halving per record, the fourth would take
+   under 7%. Each evaluation is one vmapped batch of every program that needs it
+   (``candidates.evaluate``, as a miner's decision); results are stored in the ledger
+   per (program hash, epoch, protocol version), so a restarted validator repeats no
+   evaluation, and an evaluation killed half-way stored nothing. The cost of an interval
+   is therefore bounded by the new distinct programs (at most one per registered hotkey,
+   each paying the chain's quota) plus ``top`` programs once per epoch.
 5. **Set weights** when the rate limit allows, retrying with exponential backoff when the
    chain fails (``ErrorCode.NETWORK``); a refusal by rule (rate limited, no permit) is
-   logged and waits for the next interval. When nobody earns, the validator sets nothing:
-   all-zero weights cannot be sent, and no one is paid for not beating the baseline.
+   logged and waits for the next interval. When nobody earns, the validator sets all its
+   weight on ``burn_uid`` (uid 0, the subnet owner's, by default), as live subnets do:
+   weights are set every interval the rate limit allows, so a validator's old weights
+   never keep paying a miner who no longer earns.
+
+**A validator that never stops.** One hotkey's commitment that cannot be read or decoded,
+or a program whose fingerprint or evaluation raises, is logged with the hotkey and becomes
+an ``"error"`` entry; the other hotkeys are scored as usual. Any other failure of an
+interval is logged, and the next interval starts afresh.
 
 ``status.json`` in the validator's directory (written atomically) shows the latest
 interval: every hotkey's state, the ranking and the weights.
@@ -38,7 +56,6 @@ import hashlib
 import logging
 import os
 import pathlib
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -46,6 +63,7 @@ from collections.abc import Callable
 from hivejax._src.evaluation.fingerprint import Fingerprint, fingerprints
 from hivejax._src.evaluation.protocols import Protocol, validator_protocol
 from hivejax._src.evaluation.scores import summarize
+from hivejax._src.program.canonical import canonical_hash
 from hivejax._src.program.files import write_json_atomic
 from hivejax._src.program.program import stack_programs
 from hivejax._src.subnet import rules
@@ -67,23 +85,25 @@ class ValidatorConfig:
 
     Attributes:
       protocol: the protocol every program is evaluated under (its task is the subnet's).
-      top: programs re-evaluated on each epoch's seeds.
+      top: record holders re-evaluated on each epoch's seeds and paid (the newest).
       epoch_blocks: blocks per epoch: seeds change, and the top are re-evaluated, each epoch.
+      burn_uid: the uid that takes all the weight when nobody earns.
       data_dir: where file-based data sets are (default: ``$HIVEJAX_DATA``).
     """
 
     protocol: Protocol = dataclasses.field(default_factory=lambda: validator_protocol("loss"))
     top: int = 3
     epoch_blocks: int = rules.TEMPO
+    burn_uid: int = 0
     data_dir: str | None = None
 
     def __post_init__(self):
         if not isinstance(self.protocol, Protocol):
             raise ValueError(f"protocol must be a Protocol, got {self.protocol!r}")
-        for name in ("top", "epoch_blocks"):
+        for name, low in (("top", 1), ("epoch_blocks", 1), ("burn_uid", 0)):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
 
     @property
     def spec(self):
@@ -96,8 +116,10 @@ class Entry:
     """What the validator made of one hotkey's commitment in one interval.
 
     ``state`` is ``"hash"`` (a hash waiting for its reveal), ``"scored"`` (a program that
-    was scored, earning or not) or a rejection reason (``reveal.REASONS``,
-    ``commitment.REASONS``). ``reason`` says why a scored program earns nothing.
+    was scored, earning or not), ``"error"`` (reading it raised; ``detail`` says what) or a
+    rejection reason (``reveal.REASONS``, ``commitment.REASONS``). ``reason`` says why a
+    scored program earns nothing. ``program`` is the program's canonical hash, the key of
+    its evaluations.
     """
 
     hotkey: str
@@ -106,6 +128,7 @@ class Entry:
     state: str
     detail: str = ""
     fingerprint: str | None = None
+    program: str | None = None
     priority_block: int | None = None
     epoch: int | None = None
     mean: float | None = None
@@ -160,10 +183,16 @@ class Validator:
     # --- reading the chain ---
 
     def watch(self) -> dict[str, tuple[int, int, HashCommit | Accepted | Rejected]]:
-        """Read every commitment and record the hashes: ``hotkey -> (uid, block, what)``."""
+        """Read every commitment and record the hashes: ``hotkey -> (uid, block, what)``.
+        A commitment whose reading raises is logged and becomes ``Rejected("error", ...)``."""
         out = {}
         for hotkey, c in sorted(self.chain.commitments().items()):
-            out[hotkey] = (c.uid, c.block, observe(self.ledger, hotkey, c.block, c.payload))
+            try:
+                what = observe(self.ledger, hotkey, c.block, c.payload)
+            except Exception as e:  # one entry never stops the validator
+                log.warning("reading %s's commitment failed: %s", hotkey, _describe(e))
+                what = Rejected("error", _describe(e))
+            out[hotkey] = (c.uid, c.block, what)
         return out
 
     def _entries(self, observed) -> tuple[dict[str, Entry], dict[str, tuple[Decoded, str]]]:
@@ -196,107 +225,139 @@ class Validator:
         epoch = block // self.config.epoch_blocks
         entries, programs = self._entries(self.watch())
         hotkeys = sorted(programs)
-        prints = (
-            fingerprints(
-                self.protocol.task,
-                self.config.spec,
-                stack_programs([programs[h][0].program for h in hotkeys]),
-            )
-            if hotkeys
-            else []
+        task, spec = self.protocol.task, self.config.spec
+        prints = _each(
+            "fingerprinting",
+            lambda batch: fingerprints(task, spec, stack_programs(batch)),
+            [programs[h][0].program for h in hotkeys],
+            hotkeys,
         )
-        by_print = {}  # fingerprint -> one program that has it
+        by_program = {}  # canonical hash -> the program
         for hotkey, fp in zip(hotkeys, prints, strict=True):
             e = entries[hotkey]
+            if fp is None:
+                entries[hotkey] = dataclasses.replace(e, state="error", detail="fingerprint failed")
+                continue
             if fp.fingerprint is None:
                 entries[hotkey] = dataclasses.replace(e, reason=fp.reason)
                 continue
             decoded, payload_hash = programs[hotkey]
+            key = canonical_hash(spec, decoded.program)
             self.ledger.record(hotkey, fp.fingerprint, e.priority_block, payload_hash)
             entries[hotkey] = dataclasses.replace(
                 e,
                 fingerprint=fp.fingerprint,
+                program=key,
                 priority_block=self.ledger.first_block(fp.fingerprint, hotkey),
             )
-            by_print.setdefault(fp.fingerprint, decoded.program)
-        scores = self._score(entries, by_print, epoch)
+            by_program.setdefault(key, decoded.program)
+        scores = self._score(entries, by_program, epoch)
         weights_set = self._set_weights(block, scores)
         report = Report(block, epoch, entries, scores, weights_set)
         self._write_status(report)
         return report
 
-    def _first_epoch(self, fingerprint: str, epoch: int) -> int:
-        _, first_block = self.ledger.priority(fingerprint)
-        return min(first_block // self.config.epoch_blocks, epoch)
-
-    def _evaluations(self, wanted: dict[str, int], by_print: dict) -> dict[str, Evaluation]:
-        """The stored or new evaluation of each ``fingerprint -> epoch`` in ``wanted``;
-        the missing ones of each epoch are evaluated as one batch and stored."""
+    def _evaluations(
+        self, wanted: dict[str, int], by_program: dict, holders: dict[str, str]
+    ) -> dict[str, Evaluation | None]:
+        """The stored or new evaluation of each ``program hash -> epoch`` in ``wanted``
+        (None where evaluating it raised; ``holders`` names its hotkeys in the log); the
+        missing ones of each epoch are evaluated as one batch and stored."""
         version = self.protocol.version
         found = {
-            fp: _from_ledger(self.ledger.get_evaluation(fp, e, version)) for fp, e in wanted.items()
+            key: _from_ledger(self.ledger.get_evaluation(key, e, version))
+            for key, e in wanted.items()
         }
-        missing = sorted(fp for fp, ev in found.items() if ev is None)
-        for epoch in sorted({wanted[fp] for fp in missing}):
-            batch = [fp for fp in missing if wanted[fp] == epoch]
+        missing = sorted(key for key, ev in found.items() if ev is None)
+        for epoch in sorted({wanted[key] for key in missing}):
+            batch = [key for key in missing if wanted[key] == epoch]
             log.info("evaluating %d program(s) on the seeds of epoch %d", len(batch), epoch)
-            evaluations = evaluate(
-                self.protocol,
-                stack_programs([by_print[fp] for fp in batch]),
-                epoch,
-                spec=self.config.spec,
-                data_dir=self.config.data_dir,
+            evaluations = _each(
+                "evaluating",
+                lambda programs, epoch=epoch: evaluate(
+                    self.protocol,
+                    stack_programs(programs),
+                    epoch,
+                    spec=self.config.spec,
+                    data_dir=self.config.data_dir,
+                ),
+                [by_program[key] for key in batch],
+                [holders[key] for key in batch],
             )
-            for fp, ev in zip(batch, evaluations, strict=True):
-                self.ledger.put_evaluation(fp, epoch, version, _to_ledger(ev))
-                found[fp] = ev
+            for key, ev in zip(batch, evaluations, strict=True):
+                if ev is not None:
+                    self.ledger.put_evaluation(key, epoch, version, _to_ledger(ev))
+                found[key] = ev
         return found
 
     def _candidates(self, entries, evaluations) -> list[Candidate]:
-        """A candidate of every scored entry; one without a fingerprint was not evaluated."""
+        """A candidate of every entry; one without a fingerprint was not evaluated."""
         return [
             candidate(
                 e.hotkey,
                 e.uid,
                 Fingerprint(e.fingerprint, e.reason),
                 e.priority_block,
-                None if e.fingerprint is None else evaluations[e.fingerprint],
+                None if e.program is None else evaluations[e.program],
             )
-            for e in entries.values()
-            if e.state == "scored"
+            for e in entries
         ]
 
-    def _score(self, entries: dict[str, Entry], by_print: dict, epoch: int) -> Scores:
-        """Evaluate what is missing (first epochs, then this epoch's top), score, and fill
-        each scored entry of ``entries`` (in place) with its epoch, mean, bound and reason."""
-        owners = {fp: self.ledger.owner(fp) for fp in by_print}
-        first = {fp: self._first_epoch(fp, epoch) for fp in by_print}
-        evaluations = self._evaluations(first, by_print)
-        ranking = score(self._candidates(entries, evaluations), owners).ranking
-        top = {entries[h].fingerprint for h in ranking[: self.config.top]}
-        evaluations |= self._evaluations({fp: epoch for fp in sorted(top)}, by_print)
-        scores = score(self._candidates(entries, evaluations), owners)
-        for hotkey, e in entries.items():
-            if e.state == "scored" and e.fingerprint is not None:
-                ev = evaluations[e.fingerprint]
+    def _score(self, entries: dict[str, Entry], by_program: dict, epoch: int) -> Scores:
+        """Evaluate what is missing (first epochs, then this epoch's top records), score,
+        and fill each scored entry of ``entries`` (in place) with its epoch, mean, bound and
+        reason; an entry whose evaluation raised becomes an ``"error"``."""
+        scored = {h: e for h, e in entries.items() if e.state == "scored"}
+        holders, first = {}, {}
+        for e in scored.values():
+            if e.program is not None:
+                holders[e.program] = ", ".join(filter(None, (holders.get(e.program), e.hotkey)))
+                start = min(e.priority_block // self.config.epoch_blocks, epoch)
+                first[e.program] = min(first.get(e.program, start), start)
+        owners = {
+            e.fingerprint: self.ledger.owner(e.fingerprint)
+            for e in scored.values()
+            if e.fingerprint
+        }
+        evaluations = self._evaluations(first, by_program, holders)
+        self._fail(entries, scored, evaluations)
+        shortlist = score(self._candidates(scored.values(), evaluations), owners)
+        top = shortlist.ranking[: self.config.top]
+        current = self._evaluations({scored[h].program: epoch for h in top}, by_program, holders)
+        self._fail(entries, scored, current)
+        top = [h for h in top if h in scored]
+        final = score(self._candidates([scored[h] for h in top], current), owners)
+        reasons = {h: r for h, r in shortlist.reasons.items() if h in scored}
+        reasons |= {h: "outside_top" for h in shortlist.ranking[self.config.top :]}
+        reasons |= final.reasons
+        for hotkey, e in scored.items():
+            ev = current[e.program] if hotkey in top else evaluations.get(e.program)
+            if ev is not None:
                 stats = summarize(ev.improvements, self.protocol.confidence)
-                entries[hotkey] = dataclasses.replace(
-                    e,
-                    epoch=ev.epoch,
-                    mean=stats["mean"],
-                    lower_bound=stats["lower_bound"],
-                    reason=scores.reasons.get(hotkey),
+                e = dataclasses.replace(
+                    e, epoch=ev.epoch, mean=stats["mean"], lower_bound=stats["lower_bound"]
                 )
-            elif e.state == "scored":
-                entries[hotkey] = dataclasses.replace(e, reason=scores.reasons.get(hotkey))
-        return scores
+            entries[hotkey] = dataclasses.replace(e, reason=reasons.get(hotkey))
+        weights = {e.uid: 0.0 for e in scored.values()} | final.weights
+        return Scores(dict(sorted(weights.items())), final.ranking, reasons)
+
+    @staticmethod
+    def _fail(entries: dict[str, Entry], scored: dict[str, Entry], evaluations: dict) -> None:
+        """Entries whose program's evaluation raised become errors, and leave ``scored``."""
+        for hotkey, e in list(scored.items()):
+            if e.program is not None and evaluations.get(e.program, True) is None:
+                entries[hotkey] = dataclasses.replace(e, state="error", detail="evaluation failed")
+                del scored[hotkey]
 
     # --- weights ---
 
     def _set_weights(self, block: int, scores: Scores, attempts: int = 4) -> bool:
-        if not any(scores.weights.values()):
-            log.info("block %d: nobody beats the baseline; no weights set", block)
-            return False
+        weights = scores.weights
+        if not any(weights.values()):
+            weights = {self.config.burn_uid: 1.0}
+            log.info(
+                "block %d: nobody earns; the weight goes to uid %d", block, self.config.burn_uid
+            )
         last = next(
             (n.last_update for n in self.chain.metagraph().neurons if n.hotkey == self.hotkey),
             None,
@@ -305,7 +366,7 @@ class Validator:
             return False
         for attempt in range(attempts):
             try:
-                self.chain.set_weights(self.hotkey, scores.weights)
+                self.chain.set_weights(self.hotkey, weights)
             except ChainError as e:
                 if e.code is not ErrorCode.NETWORK or attempt == attempts - 1:
                     log.warning("block %d: weights not set (%s): %s", block, e.code.value, e)
@@ -314,7 +375,7 @@ class Validator:
                 log.warning("setting weights failed (%s); retrying in %.0f s", e, delay)
                 self._sleep(delay)
             else:
-                log.info("block %d: set weights %s", block, _rounded(scores.weights))
+                log.info("block %d: set weights %s", block, _rounded(weights))
                 return True
         return False
 
@@ -361,8 +422,8 @@ class Validator:
                         report.epoch,
                         ", ".join(report.scores.ranking) or "(nobody earns)",
                     )
-                except (ChainError, OSError, sqlite3.Error) as e:
-                    log.warning("interval failed, trying again next interval: %s", e)
+                except Exception as e:  # the validator never stops on one interval
+                    log.warning("interval failed, trying again next interval: %s", _describe(e))
                 done += 1
                 if steps is None or done < steps:
                     stop.wait(interval)
@@ -374,8 +435,8 @@ class Validator:
         while not stop.wait(poll):
             try:
                 self.watch()
-            except (ChainError, OSError, sqlite3.Error) as e:
-                log.warning("reading commitments failed: %s", e)
+            except Exception as e:
+                log.warning("reading commitments failed: %s", _describe(e))
 
 
 def _to_ledger(evaluation: Evaluation) -> dict:
@@ -392,6 +453,27 @@ def _from_ledger(stored: dict | None) -> Evaluation | None:
     if stored is None:
         return None
     return Evaluation(tuple(stored["improvements"]), stored["broken"], stored["epoch"])
+
+
+def _each(what: str, fn: Callable[[list], list], items: list, names: list[str]) -> list:
+    """``fn(items)``, one result per item, as one batch; if the batch raises, each item
+    alone, where one that raises gives None and is logged with its ``names`` entry."""
+    try:
+        return fn(items)
+    except Exception as e:
+        log.warning("%s %d program(s) at once failed (%s); one at a time", what, len(items), e)
+    out = []
+    for item, name in zip(items, names, strict=True):
+        try:
+            out.append(fn([item])[0])
+        except Exception as e:
+            log.warning("%s the program of %s failed: %s", what, name, _describe(e))
+            out.append(None)
+    return out
+
+
+def _describe(e: Exception) -> str:
+    return f"{type(e).__name__}: {e}"
 
 
 def _rounded(weights: dict[int, float]) -> dict[int, float]:
