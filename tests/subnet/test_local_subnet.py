@@ -184,7 +184,7 @@ def test_a_validator_killed_mid_evaluation_restarts_without_double_counting(tmp_
     for hotkey, name in programs.items():  # the copier's hash comes a block later
         salts[hotkey] = new_salt()
         data = encode("optimizer", PROTOCOL.version, builtin_spec(name), builtin(name))
-        chain.commit(hotkey, make_hash_commitment(data, salts[hotkey]))
+        chain.commit(hotkey, make_hash_commitment(data, salts[hotkey], hotkey))
         Validator(chain, "local/validator", directory, config).watch()
         chain.advance(1)
     for hotkey, name in programs.items():

@@ -23,7 +23,7 @@ from hivejax._src.evaluation.scores import summarize
 from hivejax._src.io.program_io import load_program
 from hivejax._src.program.formula import formula
 from hivejax._src.program.program import make_program, stack_programs
-from hivejax._src.subnet import rules
+from hivejax._src.subnet import reveal, rules
 from hivejax._src.subnet.candidates import evaluate
 from hivejax._src.subnet.commitment import encode
 from hivejax._src.subnet.memory_chain import MemoryChain
@@ -85,7 +85,7 @@ def publish(chain, validators, hotkey: str, data: bytes, delay: int = 2) -> int:
     """Commit-reveal as a miner does it: the hash, the validators read it, the reveal.
     Returns the hash's block."""
     salt = new_salt()
-    block = chain.commit(hotkey, make_hash_commitment(data, salt))
+    block = chain.commit(hotkey, make_hash_commitment(data, salt, hotkey))
     for v in validators if isinstance(validators, tuple) else (validators,):
         v.watch()
     chain.advance(delay)
@@ -192,7 +192,9 @@ def test_the_quota_holds_a_miner_that_commits_every_block(tmp_path):
     commits = 0
     with pytest.raises(ChainError) as e:
         for _ in range(rules.TEMPO):
-            chain.commit("spammer", make_hash_commitment(payload(builtin("lion")), new_salt()))
+            chain.commit(
+                "spammer", make_hash_commitment(payload(builtin("lion")), new_salt(), "spammer")
+            )
             commits += 1
             chain.advance(1)
     assert e.value.code is ErrorCode.QUOTA_EXCEEDED
@@ -290,6 +292,21 @@ def test_when_nobody_earns_the_weight_goes_to_the_burn_uid(tmp_path, trained):
     assert chain.shares(chain.block())["alice"] == 0.0  # stale weights pay nothing
 
 
+def test_a_leader_keeps_its_place_while_its_next_hash_waits(tmp_path, trained):
+    chain, validator = subnet(tmp_path)
+    publish(chain, validator, "alice", payload(builtin("lion")))
+    assert validator.step().scores.ranking == ("alice",)
+    # a refresh: the chain now shows only alice's new hash
+    chain.commit("alice", make_hash_commitment(payload(builtin("lion")), new_salt(), "alice"))
+    chain.advance(rules.WEIGHTS_RATE_LIMIT)
+    report = validator.step()
+    assert report.scores.ranking == ("alice",) and chain.weights() == {0: {1: rules.U16_MAX}}
+    # a hash never revealed within the window holds nothing
+    chain.advance(reveal.REVEAL_WINDOW)
+    report = validator.step()
+    assert report.entries["alice"].state == "hash" and report.scores.ranking == ()
+
+
 class Hostile(MemoryChain):
     """A chain read that goes wrong: ``mallory``'s hash comes with a block no chain has,
     and the first ``failures`` reads of the block raise."""
@@ -316,7 +333,7 @@ def test_a_validator_logs_a_failing_entry_or_interval_and_goes_on(tmp_path, capl
     chain.register("validator", stake=1.0, validator=True)
     chain.register("mallory")
     validator = Validator(chain, "validator", tmp_path, ValidatorConfig(protocol=PROTOCOL))
-    chain.commit("mallory", make_hash_commitment(payload(builtin("lion")), new_salt()))
+    chain.commit("mallory", make_hash_commitment(payload(builtin("lion")), new_salt(), "mallory"))
     caplog.set_level(logging.INFO, logger="hivejax.validator")
     report = validator.step()
     assert report.entries["mallory"].state == "error"

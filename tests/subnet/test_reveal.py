@@ -38,13 +38,18 @@ def ledger(tmp_path):
 
 def test_hash_and_reveal_round_trip():
     payload = payload_of("cross_entropy")
-    hashed = parse(make_hash_commitment(payload, SALT))
+    hashed = parse(make_hash_commitment(payload, SALT, "m"))
     revealed = parse(make_reveal(payload, SALT))
     assert isinstance(hashed, HashCommit) and isinstance(revealed, Reveal)
-    assert len(make_hash_commitment(payload, SALT)) == HASH_COMMIT_BYTES
+    assert len(make_hash_commitment(payload, SALT, "m")) == HASH_COMMIT_BYTES
     assert revealed.payload == payload and revealed.salt == SALT
-    assert revealed.digest == hashed.digest
-    assert parse(make_reveal(payload, reveal.new_salt())).digest != hashed.digest
+    assert revealed.digest_for("m") == hashed.digest
+    assert parse(make_reveal(payload, reveal.new_salt())).digest_for("m") != hashed.digest
+    assert revealed.digest_for("n") != hashed.digest  # the digest names the hotkey
+    # a hotkey that is a prefix of another cannot shift bytes between hotkey and salt
+    assert make_hash_commitment(payload, SALT, "local/miner-1") != make_hash_commitment(
+        payload[1:], bytes([payload[0]]) + SALT[:15], "local/miner-10"
+    )
 
 
 def test_the_largest_reveal_fits_one_commitment():
@@ -53,9 +58,11 @@ def test_the_largest_reveal_fits_one_commitment():
     with pytest.raises(ValueError, match="1 to 364"):
         make_reveal(bytes(MAX_REVEALED + 1), SALT)
     with pytest.raises(ValueError, match="1 to 364"):
-        make_hash_commitment(b"", SALT)
+        make_hash_commitment(b"", SALT, "m")
     with pytest.raises(ValueError, match="16 bytes"):
-        make_hash_commitment(b"x", SALT[:8])
+        make_hash_commitment(b"x", SALT[:8], "m")
+    with pytest.raises(ValueError, match="hotkey"):
+        make_hash_commitment(b"x", SALT, "")
 
 
 def test_new_salts_are_random():
@@ -66,36 +73,55 @@ def test_new_salts_are_random():
 def test_priority_is_the_block_of_the_hash(ledger):
     payload = payload_of("focal")
     assert isinstance(
-        observe(ledger, "honest", 100, make_hash_commitment(payload, SALT)), HashCommit
+        observe(ledger, "honest", 100, make_hash_commitment(payload, SALT, "honest")), HashCommit
     )
     # seen again at a later poll (the chain still holds it): the first block stands
-    observe(ledger, "honest", 100, make_hash_commitment(payload, SALT))
+    observe(ledger, "honest", 100, make_hash_commitment(payload, SALT, "honest"))
     assert observe(ledger, "honest", 130, make_reveal(payload, SALT)) == Accepted(payload, 100)
     assert observe(ledger, "honest", 131, make_reveal(payload, SALT)) == Accepted(payload, 100)
 
 
 def test_a_copier_cannot_reuse_the_owners_reveal(ledger):
     payload = payload_of("focal")
-    observe(ledger, "honest", 100, make_hash_commitment(payload, SALT))
+    observe(ledger, "honest", 100, make_hash_commitment(payload, SALT, "honest"))
     observe(ledger, "honest", 130, make_reveal(payload, SALT))
     # the copier replays the reveal: it never committed the hash
     got = observe(ledger, "copier", 131, make_reveal(payload, SALT))
     assert isinstance(got, Rejected) and got.reason == "unknown_hash"
     # it commits the hash now and reveals later: accepted, but with a later priority
-    observe(ledger, "copier", 132, make_hash_commitment(payload, SALT))
+    observe(ledger, "copier", 132, make_hash_commitment(payload, SALT, "copier"))
     assert observe(ledger, "copier", 140, make_reveal(payload, SALT)) == Accepted(payload, 132)
+
+
+def test_a_copy_of_the_hash_in_the_same_block_does_not_steal_the_reveal(ledger):
+    payload = payload_of("focal")
+    hashed = make_hash_commitment(payload, SALT, "zed")
+    observe(ledger, "zed", 100, hashed)
+    observe(ledger, "aaa", 100, hashed)  # the victim's hash bytes, copied into its block
+    assert observe(ledger, "zed", 110, make_reveal(payload, SALT)) == Accepted(payload, 100)
+    got = observe(ledger, "aaa", 111, make_reveal(payload, SALT))  # the replayed reveal
+    assert isinstance(got, Rejected) and got.reason == "unknown_hash"
+
+
+def test_a_hash_cannot_be_banked(ledger):
+    payload = payload_of("focal")
+    observe(ledger, "m", 100, make_hash_commitment(payload, SALT, "m"))
+    last = 100 + reveal.REVEAL_WINDOW
+    assert observe(ledger, "m", last, make_reveal(payload, SALT)) == Accepted(payload, 100)
+    got = observe(ledger, "m", last + 1, make_reveal(payload, SALT))
+    assert isinstance(got, Rejected) and got.reason == "expired"
 
 
 def test_a_reveal_in_the_block_of_its_hash_is_refused(ledger):
     payload = payload_of("mse")
-    observe(ledger, "m", 50, make_hash_commitment(payload, SALT))
+    observe(ledger, "m", 50, make_hash_commitment(payload, SALT, "m"))
     got = observe(ledger, "m", 50, make_reveal(payload, SALT))
     assert isinstance(got, Rejected) and got.reason == "not_earlier"
 
 
 def test_a_reveal_with_another_salt_does_not_match(ledger):
     payload = payload_of("mse")
-    observe(ledger, "m", 50, make_hash_commitment(payload, SALT))
+    observe(ledger, "m", 50, make_hash_commitment(payload, SALT, "m"))
     got = observe(ledger, "m", 60, make_reveal(payload, bytes(16)))
     assert isinstance(got, Rejected) and got.reason == "unknown_hash"
 
@@ -110,8 +136,8 @@ REJECTIONS = {
     "too_large": lambda: make_reveal(bytes(MAX_REVEALED), SALT) + b"x",
     "bad_magic": lambda: b"HJC" + make_reveal(b"x", SALT)[3:],
     "truncated": lambda: make_reveal(b"x", SALT)[:-1],
-    "bad_version": lambda: _with(make_hash_commitment(b"x", SALT), 3, 2),
-    "bad_length": lambda: make_hash_commitment(b"x", SALT)[:-1],
+    "bad_version": lambda: _with(make_hash_commitment(b"x", SALT, "m"), 3, 1),  # no hotkey
+    "bad_length": lambda: make_hash_commitment(b"x", SALT, "m")[:-1],
 }
 
 
@@ -123,7 +149,7 @@ def test_each_rejection_has_its_reason(reason):
 
 
 def test_every_reason_is_tested():
-    assert set(REASONS) == set(REJECTIONS) | {"unknown_hash", "not_earlier"}
+    assert set(REASONS) == set(REJECTIONS) | {"unknown_hash", "not_earlier", "expired"}
 
 
 @settings(max_examples=300, deadline=None)
@@ -134,7 +160,7 @@ def test_random_bytes_never_raise(data):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.sampled_from([b"HJH\x01", b"HJR\x01"]), st.binary(max_size=MAX_PAYLOAD))
+@given(st.sampled_from([b"HJH\x02", b"HJR\x02"]), st.binary(max_size=MAX_PAYLOAD))
 def test_a_valid_header_before_random_bytes_never_raises(header, tail):
     got = parse(header + tail)
     assert isinstance(got, HashCommit | Reveal | Rejected)
@@ -142,7 +168,7 @@ def test_a_valid_header_before_random_bytes_never_raises(header, tail):
 
 def _intake(ledger: Ledger, hotkey: str, payload: bytes) -> Decoded | Rejected:
     """What a validator does with one miner's hidden payload: hash, reveal, decode."""
-    observe(ledger, hotkey, 10, make_hash_commitment(payload, SALT))
+    observe(ledger, hotkey, 10, make_hash_commitment(payload, SALT, hotkey))
     got = observe(ledger, hotkey, 20, make_reveal(payload, SALT))
     return decode(got.payload) if isinstance(got, Accepted) else got
 

@@ -15,7 +15,12 @@ tables:
   committed (``reveal``), so a reveal can be matched to a hash the chain no longer holds.
 - ``evaluations (fingerprint, epoch, protocol_version, scores)``: the JSON scores of each
   evaluation, so a validator restarted within an epoch repeats none. The first stored
-  evaluation stands: storing another for the same key is ignored.
+  evaluation stands: storing another for the same key is ignored. The validator keys
+  evaluations by the evaluated program's canonical hash (the column keeps its first name).
+- ``reveals (hotkey, payload, priority_block, block)``: each hotkey's latest accepted
+  reveal, so a program stays scored while its miner's next hash waits for its reveal (the
+  chain then shows only the hash). Added after the first release: opening an older ledger
+  creates it.
 
 Every call opens a connection, runs one transaction and closes it, so nothing is left
 open (no ``ResourceWarning``), a validator killed mid-call loses only that uncommitted
@@ -59,6 +64,9 @@ CREATE TABLE IF NOT EXISTS evaluations (
     fingerprint TEXT NOT NULL, epoch INTEGER NOT NULL, protocol_version TEXT NOT NULL,
     scores TEXT NOT NULL, PRIMARY KEY (fingerprint, epoch, protocol_version));
 """
+_REVEALS = """CREATE TABLE IF NOT EXISTS reveals (
+    hotkey TEXT PRIMARY KEY, payload BLOB NOT NULL, priority_block INTEGER NOT NULL,
+    block INTEGER NOT NULL)"""
 
 
 def _check_count(name: str, value) -> int:
@@ -95,7 +103,7 @@ class Ledger:
                 # Two processes may create one ledger at once: both statements are no-ops
                 # the second time.
                 conn.executescript(
-                    "BEGIN IMMEDIATE;" + _SCHEMA + "INSERT OR IGNORE INTO meta VALUES "
+                    "BEGIN IMMEDIATE;" + _SCHEMA + _REVEALS + ";INSERT OR IGNORE INTO meta VALUES "
                     f"('format', '{FORMAT}'), ('version', '{SCHEMA_VERSION}'); COMMIT;"
                 )
             meta = dict(conn.execute("SELECT key, value FROM meta"))
@@ -105,6 +113,8 @@ class Ledger:
                 f"its meta table says format {meta.get('format')!r}, "
                 f"version {meta.get('version')!r}"
             )
+        with self._connect() as conn:
+            conn.execute(_REVEALS)
 
     @contextlib.contextmanager
     def _connect(self):
@@ -179,6 +189,28 @@ class Ledger:
                 "SELECT block FROM hashes WHERE hotkey = ? AND digest = ?", (hotkey, digest)
             ).fetchone()
         return None if row is None else row[0]
+
+    # --- accepted reveals ---
+
+    def record_reveal(self, hotkey: str, payload: bytes, priority_block: int, block: int) -> None:
+        """Remember ``hotkey``'s reveal of ``payload`` (written at ``block``, priority
+        ``priority_block``); the latest write stands."""
+        priority_block, block = _check_count("block", priority_block), _check_count("block", block)
+        with self._connect() as conn:
+            conn.execute(
+                "INSERT INTO reveals VALUES (?, ?, ?, ?) ON CONFLICT (hotkey) DO UPDATE SET "
+                "payload = excluded.payload, priority_block = excluded.priority_block, "
+                "block = excluded.block WHERE excluded.block >= reveals.block",
+                (hotkey, bytes(payload), priority_block, block),
+            )
+
+    def last_reveal(self, hotkey: str) -> tuple[bytes, int] | None:
+        """``(payload, priority block)`` of ``hotkey``'s latest accepted reveal, if any."""
+        with self._connect() as conn:
+            row = conn.execute(
+                "SELECT payload, priority_block FROM reveals WHERE hotkey = ?", (hotkey,)
+            ).fetchone()
+        return None if row is None else (bytes(row[0]), row[1])
 
     # --- evaluations ---
 

@@ -220,7 +220,7 @@ class Miner:
         try:
             if pub["hash_block"] is None:
                 pub["hash_block"] = self.chain.commit(
-                    self.hotkey, make_hash_commitment(payload, salt)
+                    self.hotkey, make_hash_commitment(payload, salt, self.hotkey)
                 )
                 self._save_state()
                 log.info("committed the hash of %s at block %d", pub["formula"], pub["hash_block"])

@@ -6,13 +6,18 @@ program could commit it (or a training-neutral variant) before a validator has s
 original, or after the original's owner has moved on, and the chain would not say who
 was first. So a miner commits in two steps:
 
-1. **hash**: ``make_hash_commitment(payload, salt)``, ``b"HJH"``, the version and
-   ``SHA-256(salt || payload)`` (36 bytes), with ``salt`` 16 random bytes
-   (``new_salt``), so the hash of a guessable payload cannot be matched by trying
-   candidates;
-2. **reveal**, in a later block, once validators have seen the hash:
-   ``make_reveal(payload, salt)``, ``b"HJR"``, the version, the salt and the payload
-   (a commitment of ``commitment.encode``).
+1. **hash**: ``make_hash_commitment(payload, salt, hotkey)``, ``b"HJH"``, the version and
+   ``SHA-256(len(hotkey) || hotkey || salt || payload)`` (36 bytes; the length is two
+   bytes, big-endian, of the UTF-8 hotkey), with ``salt`` 16 random bytes (``new_salt``),
+   so the hash of a guessable payload cannot be matched by trying candidates. The digest
+   names the hotkey: a copier who commits a victim's hash bytes in the same block, then
+   replays the victim's reveal, holds a hash of the victim's hotkey, not its own, and the
+   reveal is refused (``"unknown_hash"``);
+2. **reveal**, in a later block, once validators have seen the hash and at most
+   ``REVEAL_WINDOW`` blocks (one tempo) after it: ``make_reveal(payload, salt)``,
+   ``b"HJR"``, the version, the salt and the payload (a commitment of
+   ``commitment.encode``). A reveal later than that is ``"expired"``, so a hash cannot be
+   banked for a program found later while keeping its early priority.
 
 A validator reads every hotkey's latest commitment each interval and passes it to
 ``observe``: a hash is remembered in its ledger with the block the chain gives for it
@@ -36,12 +41,15 @@ Example:
   >>> from hivejax._src.subnet.ledger import Ledger
   >>> ledger = Ledger(pathlib.Path(tempfile.mkdtemp()) / "ledger.sqlite")
   >>> salt = bytes(range(16))
-  >>> observe(ledger, "miner", 10, make_hash_commitment(b"HJC...", salt)).digest.hex()[:8]
-  'e966af53'
+  >>> hashed = make_hash_commitment(b"HJC...", salt, "miner")
+  >>> observe(ledger, "miner", 10, hashed).digest.hex()[:8]
+  'c11474d9'
+  >>> observe(ledger, "copier", 10, hashed).digest.hex()[:8]  # the same bytes, same block
+  'c11474d9'
   >>> observe(ledger, "miner", 25, make_reveal(b"HJC...", salt))
   Accepted(payload=b'HJC...', priority_block=10)
   >>> observe(ledger, "copier", 30, make_reveal(b"HJC...", salt))
-  Rejected(reason='unknown_hash', detail='copier committed no hash e966af53... before block 30')
+  Rejected(reason='unknown_hash', detail='copier committed no hash a3fe1e44... before block 30')
 """
 
 import dataclasses
@@ -50,11 +58,14 @@ import secrets
 
 from hivejax._src.subnet.commitment import Rejected, envelope
 from hivejax._src.subnet.ledger import Ledger
-from hivejax._src.subnet.rules import MAX_PAYLOAD
+from hivejax._src.subnet.rules import MAX_PAYLOAD, TEMPO
 
 HASH_MAGIC = b"HJH"
 REVEAL_MAGIC = b"HJR"
-VERSION = 1
+VERSION = 2
+"""Version 1 hashed ``salt || payload`` without the hotkey; its commitments are refused."""
+REVEAL_WINDOW = TEMPO
+"""Blocks after its hash within which a reveal counts."""
 SALT_BYTES = 16
 DIGEST_BYTES = 32
 HEADER_BYTES = len(HASH_MAGIC) + 1
@@ -72,13 +83,14 @@ REASONS = (
     "bad_length",  # a hash commitment of the wrong length
     "unknown_hash",  # observe: no hash of this reveal from this hotkey
     "not_earlier",  # observe: the hash was first seen at or after the reveal's block
+    "expired",  # observe: the reveal came more than REVEAL_WINDOW blocks after its hash
 )
 """Every reason ``parse`` and ``observe`` may give."""
 
 
 @dataclasses.dataclass(frozen=True)
 class HashCommit:
-    """The first step: ``digest`` is ``SHA-256(salt || payload)``."""
+    """The first step: ``digest`` is ``SHA-256(len(hotkey) || hotkey || salt || payload)``."""
 
     digest: bytes
 
@@ -90,9 +102,9 @@ class Reveal:
     salt: bytes
     payload: bytes
 
-    @property
-    def digest(self) -> bytes:
-        return _digest(self.payload, self.salt)
+    def digest_for(self, hotkey: str) -> bytes:
+        """The digest of the hash this reveal matches when ``hotkey`` writes it."""
+        return _digest(self.payload, self.salt, hotkey)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,8 +120,9 @@ def new_salt() -> bytes:
     return secrets.token_bytes(SALT_BYTES)
 
 
-def _digest(payload: bytes, salt: bytes) -> bytes:
-    return hashlib.sha256(salt + payload).digest()
+def _digest(payload: bytes, salt: bytes, hotkey: str) -> bytes:
+    name = hotkey.encode()
+    return hashlib.sha256(len(name).to_bytes(2, "big") + name + salt + payload).digest()
 
 
 def _check(payload: bytes, salt: bytes) -> tuple[bytes, bytes]:
@@ -125,11 +138,13 @@ def _check(payload: bytes, salt: bytes) -> tuple[bytes, bytes]:
     return bytes(payload), bytes(salt)
 
 
-def make_hash_commitment(payload: bytes, salt: bytes) -> bytes:
-    """The hash commitment of ``payload`` with ``salt``; ``ValueError`` if its reveal
-    would not fit a commitment or the salt is not 16 bytes."""
+def make_hash_commitment(payload: bytes, salt: bytes, hotkey: str) -> bytes:
+    """``hotkey``'s hash commitment of ``payload`` with ``salt``; ``ValueError`` if its
+    reveal would not fit a commitment or the salt is not 16 bytes."""
     payload, salt = _check(payload, salt)
-    return HASH_MAGIC + bytes([VERSION]) + _digest(payload, salt)
+    if not isinstance(hotkey, str) or not 1 <= len(hotkey.encode()) < 2**16:
+        raise ValueError(f"a hotkey is a non-empty string, got {hotkey!r}")
+    return HASH_MAGIC + bytes([VERSION]) + _digest(payload, salt, hotkey)
 
 
 def make_reveal(payload: bytes, salt: bytes) -> bytes:
@@ -142,7 +157,7 @@ def parse(data: bytes) -> HashCommit | Reveal | Rejected:
     """The hash commitment or reveal in ``data``, or why it is neither; never raises.
 
     Example:
-      >>> parse(b"HJH\\x01" + bytes(31))
+      >>> parse(b"HJH\\x02" + bytes(31))
       Rejected(reason='bad_length', detail='a hash commitment has 36 bytes, got 35')
       >>> parse(make_reveal(b"x", bytes(16))).payload
       b'x'
@@ -173,8 +188,9 @@ def observe(
     """What a validator makes of ``hotkey``'s commitment ``data``, written at ``block``.
 
     A hash commitment is recorded in ``ledger`` and returned; a reveal is ``Accepted`` with
-    the block of its hash if ``hotkey`` committed that hash before ``block``; anything else
-    is ``Rejected``. Never raises on the bytes (the ledger's own errors still propagate).
+    the block of its hash if ``hotkey`` committed that hash before ``block``, at most
+    ``REVEAL_WINDOW`` blocks before; anything else is ``Rejected``. Never raises on the
+    bytes (the ledger's own errors still propagate).
     """
     parsed = parse(data)
     if isinstance(parsed, Rejected):
@@ -182,7 +198,7 @@ def observe(
     if isinstance(parsed, HashCommit):
         ledger.record_hash(hotkey, parsed.digest.hex(), block)
         return parsed
-    digest = parsed.digest.hex()
+    digest = parsed.digest_for(hotkey).hex()
     hash_block = ledger.hash_block(hotkey, digest)
     if hash_block is None:
         return Rejected(
@@ -191,5 +207,11 @@ def observe(
     if hash_block >= block:
         return Rejected(
             "not_earlier", f"the hash was first seen at block {hash_block}, the reveal at {block}"
+        )
+    if block - hash_block > REVEAL_WINDOW:
+        return Rejected(
+            "expired",
+            f"the hash was seen at block {hash_block}, the reveal at {block}: more than "
+            f"{REVEAL_WINDOW} blocks later",
         )
     return Accepted(parsed.payload, hash_block)

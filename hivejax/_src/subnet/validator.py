@@ -6,7 +6,10 @@ Each interval (``Validator.step``):
    hash is remembered in the ledger with its block, a reveal is accepted only if its
    hotkey committed the hash earlier (that block is the program's priority), anything else
    is refused with a reason code. Reading also runs on its own thread every ``poll``
-   seconds (``run``), so a hash is seen even while an evaluation takes minutes.
+   seconds (``run``), so a hash is seen even while an evaluation takes minutes. While a
+   hotkey's latest commitment is a hash that can still be revealed (``REVEAL_WINDOW``),
+   its last accepted reveal stays scored: a leader that refreshes its commitment keeps
+   its place.
 2. **Decode** each accepted payload strictly (``commitment.decode_for``: the task, the
    protocol version and the spec must be the validator's), then **fingerprint** all of
    them in one vmapped call (``fingerprint.fingerprints``). The ledger records the first
@@ -71,7 +74,7 @@ from hivejax._src.subnet.candidates import Evaluation, candidate, evaluate
 from hivejax._src.subnet.chain import Chain
 from hivejax._src.subnet.commitment import Decoded, Rejected, decode_for
 from hivejax._src.subnet.ledger import Ledger
-from hivejax._src.subnet.reveal import Accepted, HashCommit, observe
+from hivejax._src.subnet.reveal import REVEAL_WINDOW, Accepted, HashCommit, observe
 from hivejax._src.subnet.rules import ChainError, ErrorCode
 from hivejax._src.subnet.scoring import Candidate, Scores, score
 from hivejax._src.tasks.registry import task_type
@@ -189,17 +192,24 @@ class Validator:
         for hotkey, c in sorted(self.chain.commitments().items()):
             try:
                 what = observe(self.ledger, hotkey, c.block, c.payload)
+                if isinstance(what, Accepted):
+                    self.ledger.record_reveal(hotkey, what.payload, what.priority_block, c.block)
             except Exception as e:  # one entry never stops the validator
                 log.warning("reading %s's commitment failed: %s", hotkey, _describe(e))
                 what = Rejected("error", _describe(e))
             out[hotkey] = (c.uid, c.block, what)
         return out
 
-    def _entries(self, observed) -> tuple[dict[str, Entry], dict[str, tuple[Decoded, str]]]:
-        """Entries for every hotkey, and ``(decoded, payload hash)`` of those that revealed
-        a program."""
+    def _entries(
+        self, observed, now: int
+    ) -> tuple[dict[str, Entry], dict[str, tuple[Decoded, str]]]:
+        """Entries for every hotkey at block ``now``, and ``(decoded, payload hash)`` of
+        those that revealed a program."""
         entries, programs = {}, {}
         for hotkey, (uid, block, what) in observed.items():
+            pending = isinstance(what, HashCommit) and now - block <= REVEAL_WINDOW
+            if pending and (last := self.ledger.last_reveal(hotkey)) is not None:
+                what = Accepted(*last)  # scored on its last reveal while the hash waits
             if isinstance(what, Accepted):
                 what_decoded = decode_for(
                     what.payload, self.protocol.task, self.protocol.version, self.config.spec
@@ -223,7 +233,7 @@ class Validator:
         """One interval: read, decode, fingerprint, evaluate, score and set weights."""
         block = self.chain.block()
         epoch = block // self.config.epoch_blocks
-        entries, programs = self._entries(self.watch())
+        entries, programs = self._entries(self.watch(), block)
         hotkeys = sorted(programs)
         task, spec = self.protocol.task, self.config.spec
         prints = _each(
