@@ -25,7 +25,7 @@ EVOLVE_FLAGS_BEFORE = {
 # The fields that had no flag, and the positive spelling of each boolean.
 EVOLVE_FLAGS_NEW = {
     "--hidden", "--depth", "--strategy", "--cache-max-hits", "--tune-elites", "--topology",
-    "--derived-inputs", "--cascade", "--tries", "--initial-tries",
+    "--derived-inputs", "--cascade", "--tries", "--initial-tries", "--confirm",
 }  # fmt: skip
 
 
@@ -129,7 +129,7 @@ def test_a_value_the_config_refuses_is_a_usage_error():
         (["evaluate", "builtin:mse", "--learning-rate", "0"], "learning_rate must be > 0"),
         (["subnet", "local", "--minutes", "-1"], "minutes must be a positive number"),
         (["subnet", "local", "--blocks-per-second", "0"], "blocks_per_second must be a positive"),
-        (["subnet", "validator", "--out", "v", "--top", "0"], "top must be a positive integer"),
+        (["subnet", "validator", "--out", "v", "--top", "0"], "top must be an integer >= 1"),
     ],
 )
 def test_config_errors_are_one_line_and_status_2(capsys, argv, message):

@@ -116,3 +116,58 @@ def test_an_island_with_no_passing_child_keeps_its_rejected_ones_at_the_bound():
 def test_tries_must_be_at_least_one():
     with pytest.raises(ValueError, match="tries must be at least 1"):
         ScreeningConfig(tries=0)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Lucky(_Length):
+    """``_Length`` plus up to 0.1 of luck that depends on the key and the program's length,
+    as a training key's luck depends on the key and the program."""
+
+    def score(self, programs, data, key, data_axis=None):
+        luck = jax.vmap(lambda n: jax.random.uniform(jax.random.fold_in(key, n)))(programs.length)
+        return super().score(programs, data, key) + 0.1 * luck
+
+
+def _confirming(devices, confirm):
+    """The first generation of 8 under ``_Lucky``, confirming the ``confirm`` best on
+    ``devices``: the fitness it gives each program, its metrics, and the initial programs."""
+    strategy = RegularizedEvolution(SPEC, population_size=8)
+    task = _Lucky(SPEC, TrainConfig(steps=100))
+    step = Generation(
+        strategy,
+        strategy.default_params,
+        task,
+        None,
+        make_mesh(devices),
+        Migration(),
+        jax.random.key(0),
+        dataclasses.replace(ScreeningConfig.off(), confirm=confirm),
+    )
+    states = jax.vmap(strategy.init, in_axes=(0, None))(
+        jax.random.key(1)[None], strategy.default_params
+    )
+    initial = jax.tree.map(lambda a: a[0], states.population)
+    states, metrics = step(states, jax.random.key(2), 0)
+    return np.sort(np.asarray(states.fitness[0])), metrics, task, initial
+
+
+def _expected(task, programs, confirm):
+    """The fitness of each program with the ``confirm`` best confirmed, and their drops."""
+    first = np.asarray(task.score(programs, None, jax.random.key(0)))
+    second = np.asarray(task.score(programs, None, jax.random.fold_in(jax.random.key(0), 1)))
+    top = np.argsort(-first, kind="stable")[:confirm]
+    accuracy = first.copy()
+    accuracy[top] = (first[top] + second[top]) / 2
+    return np.sort(-accuracy), first[top] - accuracy[top]
+
+
+@pytest.mark.parametrize(
+    "devices, confirm",
+    [(1, 2), (4, 1)],  # on four devices, four train and the best one's mean is kept
+)
+def test_the_best_programs_take_the_mean_of_a_second_key_on_any_devices(devices, confirm):
+    fitness, metrics, task, programs = _confirming(jax.devices()[:devices], confirm)
+    expected, drops = _expected(task, programs, confirm)
+    assert fitness == pytest.approx(expected)
+    assert np.all(drops != 0)  # the second key changes the confirmed ones' fitness
+    assert metrics["confirmation"] == pytest.approx([confirm, drops.sum()])

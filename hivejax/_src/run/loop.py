@@ -115,6 +115,7 @@ def _metrics_line(g: int, m: dict, seconds: float, population: int) -> dict:
         "cache_hits": m["cache_hits"],
         "untrained": m["untrained"],
         **_screening(m),
+        "confirmation": _confirmation(m["confirmation"]),
         "seconds": round(seconds, 4),
         "evals_per_second": round(population / seconds, 2),
     }
@@ -156,6 +157,13 @@ def _screening(metrics: dict) -> dict:
         "screen_seconds": round(metrics["screen_seconds"], 4),
         "train_seconds": round(metrics["train_seconds"], 4),
     }
+
+
+def _confirmation(counted) -> dict:
+    """The programs confirmed under the second key (``ScreeningConfig.confirm``) and the mean
+    ``drop`` of their score: their first score less the mean of both."""
+    programs, drops = int(counted[0]), float(counted[1])
+    return {"programs": programs, "drop": round(drops / programs, 5) if programs else None}
 
 
 def _checkpoint_record(run: Run, done: int) -> dict:

@@ -36,6 +36,15 @@ A generation is two jitted steps with a host decision between them:
    children that got a fitness are counted, and those that beat their parents' fitness
    (``strategy.Lineage``; both under the run's one evaluation key).
 
+**Confirmation** (selection under noise): one evaluation key flatters the programs it
+happens to suit, and selection picks exactly those (the winner's curse). So the
+``confirm`` best full-budget programs of each generation train once more, under the run's
+second evaluation key (fixed like the first, so a fitness stays a property of the
+program), and their fitness becomes the mean of the two; the metrics line's
+``confirmation`` gives how far their first score fell (``drop``), the curse measured in
+the run. Programs that reach the top are the ones whose luck matters, so the second key
+goes to them alone. The confirmed mean enters the cache like any fitness.
+
 The fitness of every trained program enters the cache under its fingerprint, so a later
 equivalent program reuses it (``equivalence_cache``). Everything the host decides follows
 from values every process sees alike, so the processes of a multi-process run agree.
@@ -51,7 +60,7 @@ import numpy as np
 
 from hivejax._src.evaluation import cascade, fingerprint
 from hivejax._src.evaluation.equivalence_cache import EquivalenceCache
-from hivejax._src.evaluation.mesh import replicated, sharded_score
+from hivejax._src.evaluation.mesh import POP, replicated, sharded_score
 from hivejax._src.evaluation.scores import fitness_from_accuracy
 from hivejax._src.search.islands import Migration, exchange
 from hivejax._src.search.strategy import OPERATORS, Lineage, restart_from_best
@@ -101,6 +110,11 @@ class ScreeningConfig:
       initial_tries: ... and up to this many rounds of random programs for the initial
         population, where far fewer pass (0.4% of random losses against 20-37% of bred
         ones, in seeded runs on digits).
+      confirm: the best this many full-budget programs of a generation train again under
+        a second key and take the mean of both scores (0: none). At
+        most the full-budget programs of a generation (``promoted`` with a hurdle, else
+        the places); on several devices the step trains a multiple of the ``pop`` axis's
+        size and keeps the best ``confirm``, so the result does not depend on the devices.
     """
 
     cascade: bool = True
@@ -111,6 +125,7 @@ class ScreeningConfig:
     cache_max_hits: int = 64
     tries: int = 8
     initial_tries: int = 64
+    confirm: int = 0
 
     def __post_init__(self):
         for name in ("survivors", "hurdle_steps"):
@@ -120,14 +135,14 @@ class ScreeningConfig:
         for name in ("promoted", "cache_max_hits", "tries", "initial_tries"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.cache < 0:
-            raise ValueError(f"cache must be >= 0 entries, got {self.cache}")
+        if self.cache < 0 or self.confirm < 0:
+            raise ValueError(f"cache and confirm must be >= 0, got {self.cache} and {self.confirm}")
 
     @classmethod
     def off(cls) -> "ScreeningConfig":
         """Score every program: no cascade, cache, survivors cap or hurdle (what a task that
         trains nothing, symbolic regression, takes)."""
-        return cls(cascade=False, survivors=None, hurdle_steps=None, cache=0)
+        return cls(cascade=False, survivors=None, hurdle_steps=None, cache=0, confirm=0)
 
     def training_settings(self) -> tuple[str, ...]:
         """The settings that judge programs by how they train (empty when ``off``)."""
@@ -135,6 +150,7 @@ class ScreeningConfig:
             "cascade=False": self.cascade,
             "cache=0": self.cache,
             "hurdle_steps=None": self.hurdle_steps is not None,
+            "confirm=0": self.confirm,
         }
         return tuple(name for name, bad in on.items() if bad)
 
@@ -169,9 +185,10 @@ class Generation:
     programs of this generation, trained or cached), ``best_so_far``, ``broken``, ``trained``,
     ``cache_hits``, ``untrained``, ``operators`` (``int[len(OPERATORS), 4]``: children bred,
     passed, scored, improved), ``rounds`` (of breeding), ``copied`` (places filled at
-    the bound), ``screen_seconds`` and ``train_seconds`` (the two steps' wall times) and,
-    with the cascade, ``rejected`` (a count per reason code). The cache (``self.cache``,
-    None without one) lives on the host and goes into checkpoints.
+    the bound), ``confirmation`` (``float[2]``: programs confirmed under the second key,
+    and the sum of their drops), ``screen_seconds`` and ``train_seconds`` (the two steps'
+    wall times) and, with the cascade, ``rejected`` (a count per reason code). The cache
+    (``self.cache``, None without one) lives on the host and goes into checkpoints.
     """
 
     def __init__(
@@ -203,6 +220,11 @@ class Generation:
         self._short, self._promoted = None, screening.promoted
         if task.trains and screening.hurdle(self.size, task.train.steps):
             self._short = sharded_score(task.with_steps(screening.hurdle_steps), mesh)
+        full = self._promoted if self._short is not None else self.trained
+        self._confirm = min(screening.confirm, full)
+        devices = mesh.shape[POP]
+        self._confirm_slots = min(full, -(-self._confirm // devices) * devices)
+        self._k_confirm = jax.random.fold_in(k_eval, 1)
         self._migrate = exchange(migration, mesh)
         self._restart_every = restart_every
         self._tries = (screening.initial_tries, screening.tries)
@@ -307,22 +329,43 @@ class Generation:
         return jax.tree.map(lambda a: a[source], flat), copied
 
     def _judge(self, chosen, real):
-        """Fitness ``[trained]`` of the chosen programs, past the hurdle if there is one."""
+        """Fitness ``[trained]`` of the chosen programs, past the hurdle if there is one, and
+        what confirming the best of them counted (``_confirmed``)."""
         if self._short is None:
-            return fitness_from_accuracy(self._evaluate(chosen, self._data, self._k_eval))
+            full = self._evaluate(chosen, self._data, self._k_eval)
+            full, confirmation = self._confirmed(chosen, real, full)
+            return fitness_from_accuracy(full), confirmation
         short = self._short(chosen, self._data, self._k_eval)
-        rank = jnp.where(real & ~jnp.isnan(short), short, -jnp.inf)
-        promoted = jnp.argsort(-rank, stable=True)[: self._promoted]
-        full = self._evaluate(jax.tree.map(lambda a: a[promoted], chosen), self._data, self._k_eval)
+        promoted = _best(real, short, self._promoted)
+        chosen = jax.tree.map(lambda a: a[promoted], chosen)
+        full = self._evaluate(chosen, self._data, self._k_eval)
+        full, confirmation = self._confirmed(chosen, real[promoted], full)
         fitness = HURDLE_TIER + fitness_from_accuracy(short)
-        return fitness.at[promoted].set(fitness_from_accuracy(full))
+        return fitness.at[promoted].set(fitness_from_accuracy(full)), confirmation
+
+    def _confirmed(self, programs, real, accuracy):
+        """``accuracy`` with the best ``confirm`` real programs' replaced by the mean of it
+        and their accuracy under the second key (module docstring, "confirmation"); and
+        ``[confirmed, sum of their drops]``. A run broken under either key stays broken."""
+        if not self._confirm:
+            return accuracy, jnp.zeros(2, jnp.float32)
+        top = _best(real, accuracy, self._confirm_slots)
+        second = self._evaluate(
+            jax.tree.map(lambda a: a[top], programs), self._data, self._k_confirm
+        )
+        first = accuracy[top]
+        keep = (jnp.arange(self._confirm_slots) < self._confirm) & real[top] & ~jnp.isnan(first)
+        mean = (first + second) / 2
+        drop = jnp.where(keep & ~jnp.isnan(mean), first - mean, 0.0)
+        counted = jnp.stack([jnp.sum(keep).astype(jnp.float32), jnp.sum(drop)])
+        return accuracy.at[top].set(jnp.where(keep, mean, first)), counted
 
     def _tell_step(
         self, states, population, lineage, screening, key, g, places, real, slot_of, cached, codes
     ):
         _, k_tell = jax.random.split(key)
         flat = flatten_islands(population)
-        slot_fitness = self._judge(jax.tree.map(lambda a: a[places], flat), real)
+        slot_fitness, confirmation = self._judge(jax.tree.map(lambda a: a[places], flat), real)
         fitness = jnp.where(slot_of >= 0, slot_fitness[jnp.maximum(slot_of, 0)], cached)
         tell = jax.vmap(self._strategy.tell, in_axes=(0, 0, 0, 0, None))
         keys = jax.random.split(k_tell, self.islands)
@@ -360,6 +403,7 @@ class Generation:
         )
         summary["rounds"] = screening["rounds"]
         summary["copied"] = screening["copied"].sum()
+        summary["confirmation"] = confirmation
         return states, summary, slot_fitness
 
     # ---- one generation ------------------------------------------------------------------
@@ -393,6 +437,13 @@ class Generation:
                 if h is not None:
                     self.cache.put(h, float(f))
         return states, {**summary, **counts, **timing}
+
+
+def _best(real, accuracy, count):
+    """Indices of the ``count`` highest ``accuracy`` values where ``real`` holds (NaN and
+    places not real last, in order)."""
+    rank = jnp.where(real & ~jnp.isnan(accuracy), accuracy, -jnp.inf)
+    return jnp.argsort(-rank, stable=True)[:count]
 
 
 def _rows(mask, leaf):
