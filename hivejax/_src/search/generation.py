@@ -111,10 +111,11 @@ class ScreeningConfig:
         population, where far fewer pass (0.4% of random losses against 20-37% of bred
         ones, in seeded runs on digits).
       confirm: the best this many full-budget programs of a generation train again under
-        a second key and take the mean of both scores (0: none). At
-        most the full-budget programs of a generation (``promoted`` with a hurdle, else
-        the places); on several devices the step trains a multiple of the ``pop`` axis's
-        size and keeps the best ``confirm``, so the result does not depend on the devices.
+        a second key and take the mean of both scores (0: none, the default: it did not
+        raise the winner's test score where measured, docs/search.md). At most the
+        full-budget programs of a generation (``promoted`` with a hurdle, else the
+        places); on several devices the step trains a multiple of the ``pop`` axis's size
+        and keeps the best ``confirm``, so the result does not depend on the devices.
     """
 
     cascade: bool = True
