@@ -280,6 +280,29 @@ def test_an_evil_twin_is_trained_itself_and_takes_nothing(tmp_path, trained):
     assert report.scores.weights == {1: 1.0, 2: 0.0, 3: 0.0}
 
 
+def test_near_copies_that_pass_the_fingerprint_take_nothing_from_the_leader(tmp_path, trained):
+    # Lion + 0.002 g, and Lion with twice its weight decay: new fingerprints, the same training
+    near = {
+        "plus_g": make_program(
+            SPEC,
+            [*LION, ("r6", "mul", "g", "c5"), ("r0", "add", "r0", "r6")],
+            [*LION_CONSTS[:5], 0.002],
+        ),
+        "decay": make_program(SPEC, LION, [*LION_CONSTS[:2], 0.002, *LION_CONSTS[3:]]),
+    }
+    chain, validator = subnet(tmp_path, miners=("alice", *near))
+    publish(chain, validator, "alice", payload(builtin("lion")))
+    for name, program in near.items():
+        publish(chain, validator, name, payload(program))
+    report = validator.step()
+    for name in near:
+        e = report.entries[name]
+        assert e.fingerprint != report.entries["alice"].fingerprint, name
+        assert e.reason in ("no_new_gain", "no_gain") and e.mean > 0, (name, e)
+    assert report.scores.ranking == ("alice",)
+    assert report.scores.weights == {1: 1.0, 2: 0.0, 3: 0.0}
+
+
 def test_when_nobody_earns_the_weight_goes_to_the_burn_uid(tmp_path, trained):
     chain, validator = subnet(tmp_path)
     publish(chain, validator, "alice", payload(builtin("lion")))
