@@ -54,6 +54,22 @@ def test_hashes_keep_their_first_block(ledger):
     assert ledger.hash_block("other", "d") is None
 
 
+def test_the_latest_reveal_stands_and_an_older_ledger_gains_its_table(ledger):
+    assert ledger.last_reveal("m") is None
+    ledger.record_reveal("m", b"first", priority_block=10, block=20)
+    ledger.record_reveal("m", b"second", priority_block=30, block=40)
+    ledger.record_reveal("m", b"stale", priority_block=5, block=35)  # read late: ignored
+    assert ledger.last_reveal("m") == (b"second", 30)
+    conn = sqlite3.connect(ledger.path)  # a ledger written before the table existed
+    with conn:
+        conn.execute("DROP TABLE reveals")
+    conn.close()
+    reopened = Ledger(ledger.path)
+    assert reopened.last_reveal("m") is None
+    reopened.record_reveal("m", b"again", priority_block=50, block=60)
+    assert reopened.last_reveal("m") == (b"again", 50)
+
+
 def test_an_evaluation_is_stored_once(ledger):
     assert ledger.get_evaluation("f", 3, VERSION) is None
     assert ledger.put_evaluation("f", 3, VERSION, {"mean": 0.02, "per_seed": [0.01, 0.03]})

@@ -468,6 +468,8 @@ def _from_ledger(stored: dict | None) -> Evaluation | None:
 def _each(what: str, fn: Callable[[list], list], items: list, names: list[str]) -> list:
     """``fn(items)``, one result per item, as one batch; if the batch raises, each item
     alone, where one that raises gives None and is logged with its ``names`` entry."""
+    if not items:
+        return []
     try:
         return fn(items)
     except Exception as e:
