@@ -9,7 +9,8 @@ the two extrinsics neurons send and refuses them the way the chain does:
 - ``Commitments.set_commitment``: ``AccountNotAllowedCommit`` for an unregistered hotkey,
   ``TooManyFieldsInCommitmentInfo`` past 3 fields, ``SpaceLimitExceeded`` past the tempo's
   quota; the latest write replaces the hotkey's entry, stored as the chain stores it,
-  ``{"block", "deposit", "info": {"fields": [{"RawN": "0x…"}]}}``;
+  ``{"block", "deposit", "info": {"fields": [{"RawN": "0x…"}]}}``, and a read at a past
+  block's hash (an archive node's read) sees the entries as they were then;
 - ``SubtensorModule.set_mechanism_weights`` (plain) and
   ``commit_timelocked_mechanism_weights`` (commit-reveal): ``SettingWeightsTooFast`` /
   ``CommittingWeightsTooFast`` inside the rate limit. A plain set is readable at once in
@@ -47,6 +48,7 @@ class FakeSubstrate:
         self.commit_reveal = commit_reveal
         self.neurons: list[FakeNeuron] = []
         self.commitments: dict[str, dict] = {}  # hotkey -> CommitmentOf record
+        self.history: list[tuple[str, dict]] = []  # every (hotkey, record) written, in order
         self.used_space: dict[str, tuple[int, int]] = {}  # hotkey -> (tempo, bytes)
         self.weights: dict[int, list[tuple[int, int]]] = {}  # uid -> [(dest, u16)]
         self.timelocked: list[dict] = []  # commit_timelocked_mechanism_weights params
@@ -82,6 +84,18 @@ class FakeSubstrate:
     async def block_hash(self, block: int | None = None) -> str:
         return f"0x{self.block if block is None else block:064x}"
 
+    async def get_block(self, block_number=None, block_hash=None) -> dict | None:
+        number = self.block if block_number is None else block_number
+        if block_hash is not None:
+            number = int(block_hash, 16)
+        if number > self.block:
+            return None
+        stamp = {"call_module": "Timestamp", "call_args": [{"value": number * 12_000}]}
+        return {
+            "header": {"number": number, "hash": await self.block_hash(number)},
+            "extrinsics": [{"call": stamp}],
+        }
+
     async def block_time(self) -> float:
         return 12.0
 
@@ -94,7 +108,10 @@ class FakeSubstrate:
         if params != [self.netuid] and key != ("SubtensorModule", "TokenSymbol"):
             return []
         if key == ("Commitments", "CommitmentOf"):
-            return list(self.commitments.items())
+            if block_hash is None:
+                return list(self.commitments.items())
+            at = int(block_hash, 16)
+            return list({h: r for h, r in self.history if r["block"] <= at}.items())
         if key == ("SubtensorModule", "Uids"):
             return [(n.hotkey, uid) for uid, n in enumerate(self.neurons)]
         if key == ("SubtensorModule", "Weights"):
@@ -186,6 +203,7 @@ class FakeSubstrate:
             return "SpaceLimitExceeded"
         self.used_space[signer] = (tempo, used)
         self.commitments[signer] = {"block": self.block, "deposit": 0, "info": {"fields": stored}}
+        self.history.append((signer, self.commitments[signer]))
         return None
 
     def _rate_limited(self, signer: str) -> bool:

@@ -237,3 +237,17 @@ def test_error_translation(error, invalid, code):
     translated = translate(error, invalid)
     assert translated.code is code
     assert str(error) in str(translated)
+
+
+def test_the_past_is_read_at_a_block_hash(fake, connect):
+    chain = connect(MINER)
+    assert chain.commit(chain.hotkey, b"first") == GENESIS
+    fake.block += 5
+    chain.commit(chain.hotkey, b"second")
+    fake.block += 5
+    assert chain.commitment_at(chain.hotkey, GENESIS + 4).payload == b"first"
+    assert chain.commitment_at(chain.hotkey, GENESIS + 5).payload == b"second"
+    assert chain.commitment_at(chain.hotkey, GENESIS - 1) is None
+    assert chain.block_hash(GENESIS) == f"0x{GENESIS:064x}"  # the node's own hash
+    with refused(ErrorCode.NETWORK):
+        chain.block_hash(fake.block + 1)

@@ -116,6 +116,37 @@ def test_the_latest_write_wins_and_its_block_moves_on(chain):
     }
 
 
+def test_the_past_commitments_the_last_write_of_a_block_standing(chain):
+    chain.register("m0")
+    chain.commit("m0", b"first")
+    chain.advance(5)
+    chain.commit("m0", b"second")
+    chain.commit("m0", b"third")  # the same block: the state at its end holds this one
+    chain.advance(1)
+    assert chain.commitment_at("m0", 4) == Commitment("m0", 0, 0, b"first")
+    assert chain.commitment_at("m0", 5) == Commitment("m0", 0, 5, b"third")
+    assert chain.commitment_at("m1", 5) is None
+    with pytest.raises(ValueError, match="current 6"):
+        chain.commitment_at("m0", 7)
+
+
+def test_block_hashes_are_fixed_distinct_and_only_for_past_blocks(chain):
+    chain.advance(3)
+    hashes = [chain.block_hash(b) for b in range(4)]
+    assert len(set(hashes)) == 4 and all(h.startswith("0x") and len(h) == 66 for h in hashes)
+    assert chain.block_hash(2) == hashes[2]
+    for bad in (4, -1, True, "2"):
+        with pytest.raises(ValueError, match="block"):
+            chain.block_hash(bad)
+
+
+def test_the_block_hashes_come_from_the_chains_secret(tmp_path):
+    assert MemoryChain().block_hash(0) != MemoryChain().block_hash(0)
+    assert MemoryChain(secret=b"s").block_hash(0) == MemoryChain(secret=b"s").block_hash(0)
+    path = tmp_path / "chain.sqlite"
+    assert LocalChain(path).block_hash(0) == LocalChain(path).block_hash(0)  # every process
+
+
 def test_weights_rate_limit(chain):
     chain.register("m0")
     chain.register("v0", stake=1.0, validator=True)
@@ -320,6 +351,7 @@ def test_reopening_keeps_everything(tmp_path):
     assert again.metagraph() == chain.metagraph()
     assert again.commitments() == {"m0": Commitment("m0", 0, 107, b"program")}
     assert again.weights() == {1: {0: 65535}}
+    assert again.commitment_at("m0", 107) == Commitment("m0", 0, 107, b"program")
     again.advance(3)
     assert chain.block() == 110  # every process sees an advance
     with pytest.raises(ValueError, match="blocks_per_second"):

@@ -34,7 +34,12 @@ How it uses the SDK:
   ``weights`` shows the new row only once the chain reveals it). All-zero weights are
   refused (``BAD_WEIGHTS``): the SDK has no way to send an empty set;
 - metagraph: ``subnets.metagraph(netuid, commitments=False)``; a stake is the neuron's
-  ``total_stake`` in the subnet's alpha, and ``last_update`` 0 reads as ``None``.
+  ``total_stake`` in the subnet's alpha, and ``last_update`` 0 reads as ``None``;
+- the past: ``commitment_at`` is ``subnets.commitments(netuid, block=...)``, a read of the
+  commitments storage at that block's hash, and ``block_hash`` the ``hash`` of
+  ``block_info(block)``. A light node keeps the state of its last 256 blocks or so; a
+  validator that must verify older reveals (one that started late) connects to an archive
+  endpoint (``--network archive``), and a read it cannot serve is ``NETWORK``.
 
 Registration is done with ``btcli``; emissions are the chain's own Yuma; blocks move on by
 themselves: ``register``, ``emissions`` and ``advance`` raise ``NotImplementedError``.
@@ -247,14 +252,24 @@ class BittensorChain(Chain):
         block = _included_block(result)
         return self.block() if block is None else block
 
-    def commitments(self) -> dict[str, Commitment]:
-        records = self._call(lambda c: c.subnets.commitments(self.netuid))
+    def commitments(self, block: int | None = None) -> dict[str, Commitment]:
+        """Every hotkey's latest commitment, by hotkey: now, or as of ``block``."""
+        records = self._call(lambda c: c.subnets.commitments(self.netuid, block=block))
         out = {}
         for hotkey, record in sorted(records.items()):
             payload = raw_payload(record.fields)
             if record.uid is not None and payload:
                 out[hotkey] = Commitment(hotkey, int(record.uid), int(record.block), payload)
         return out
+
+    def commitment_at(self, hotkey: str, block: int) -> Commitment | None:
+        return self.commitments(block).get(hotkey)
+
+    def block_hash(self, block: int) -> str:
+        info = self._call(lambda c: c.block_info(block))
+        if info is None or not info.hash:
+            raise ChainError(ErrorCode.NETWORK, f"{self!r} has no block {block}")
+        return str(info.hash)
 
     def metagraph(self) -> Metagraph:
         graph = self._call(lambda c: c.subnets.metagraph(self.netuid, commitments=False))

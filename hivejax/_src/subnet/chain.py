@@ -2,7 +2,10 @@
 
 A subnet's neurons use five chain operations: read the block, write a commitment, read
 everyone's commitments, read the metagraph and set weights. ``Chain`` declares them, plus
-registration, the tempo and the consensus step that turns weights into emissions.
+registration, the tempo and the consensus step that turns weights into emissions, and two
+reads of the chain's past that every validator gets alike, whenever it started: a block's
+hash (the randomness evaluation seeds derive from) and a hotkey's commitment as of a block
+(how a validator that started late verifies a reveal's hash).
 
 Two families implement it:
 
@@ -90,6 +93,18 @@ class Chain(abc.ABC):
     @abc.abstractmethod
     def commitments(self) -> dict[str, Commitment]:
         """Every registered hotkey's latest commitment, by hotkey."""
+
+    @abc.abstractmethod
+    def commitment_at(self, hotkey: str, block: int) -> Commitment | None:
+        """``hotkey``'s latest commitment as the chain stood at the end of ``block`` (at
+        most the current block), ``None`` if it had none. On bittensor this reads the
+        chain's state at that block: an archive node's, for blocks older than a light
+        node keeps."""
+
+    @abc.abstractmethod
+    def block_hash(self, block: int) -> str:
+        """The hash of ``block`` (at most the current block), ``0x`` and hex digits: fixed
+        once the block exists, unknowable before."""
 
     @abc.abstractmethod
     def metagraph(self) -> Metagraph:

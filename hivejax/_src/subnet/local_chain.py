@@ -51,6 +51,11 @@ _SCHEMA = (
     " used INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS commitments (hotkey TEXT PRIMARY KEY, block INTEGER NOT NULL,"
     " payload BLOB NOT NULL)",
+    # Every write, the last of a block standing, so a validator can read the past. Added
+    # after the first release: a file from before starts it from its latest commitments.
+    "CREATE TABLE IF NOT EXISTS commitment_history (hotkey TEXT NOT NULL, block INTEGER NOT NULL,"
+    " payload BLOB NOT NULL, PRIMARY KEY (hotkey, block))",
+    "INSERT OR IGNORE INTO commitment_history SELECT hotkey, block, payload FROM commitments",
     # One row per set_weights (all-zero weights have no rows in `weights` but still count).
     "CREATE TABLE IF NOT EXISTS weight_sets (validator INTEGER NOT NULL, block INTEGER NOT NULL,"
     " PRIMARY KEY (validator, block))",
@@ -138,6 +143,8 @@ class LocalChain(RuledChain):
                 DEFAULT_BLOCKS_PER_SECOND if blocks_per_second is None else blocks_per_second
             ),
             "offset": "0",
+            # The block hashes' secret; a file from before it was added draws one on opening.
+            "secret": os.urandom(32).hex(),
         }
         try:
             with self._connect() as conn:
@@ -238,10 +245,27 @@ class LocalChain(RuledChain):
 
     def _put_commitment(self, tx: sqlite3.Connection, hotkey: str, block: int, payload: bytes):
         tx.execute("INSERT OR REPLACE INTO commitments VALUES (?, ?, ?)", (hotkey, block, payload))
+        tx.execute(
+            "INSERT OR REPLACE INTO commitment_history VALUES (?, ?, ?)", (hotkey, block, payload)
+        )
 
     def _commitments(self, tx: sqlite3.Connection) -> list[tuple[str, int, bytes]]:
         rows = tx.execute("SELECT hotkey, block, payload FROM commitments ORDER BY hotkey")
         return [(h, b, bytes(p)) for h, b, p in rows]
+
+    def _commitment_at(
+        self, tx: sqlite3.Connection, hotkey: str, block: int
+    ) -> tuple[int, bytes] | None:
+        row = tx.execute(
+            "SELECT block, payload FROM commitment_history WHERE hotkey = ? AND block <= ? "
+            "ORDER BY block DESC LIMIT 1",
+            (hotkey, block),
+        ).fetchone()
+        return None if row is None else (row[0], bytes(row[1]))
+
+    def _secret(self, tx: sqlite3.Connection) -> bytes:
+        (secret,) = tx.execute("SELECT value FROM meta WHERE key = 'secret'").fetchone()
+        return bytes.fromhex(secret)
 
     def _put_weights(self, tx: sqlite3.Connection, uid: int, block: int, weights: dict) -> None:
         tx.execute("INSERT INTO weight_sets VALUES (?, ?)", (uid, block))

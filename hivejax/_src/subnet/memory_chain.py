@@ -16,6 +16,7 @@ Example:
 
 import contextlib
 import dataclasses
+import os
 import threading
 from collections.abc import Iterator
 
@@ -30,19 +31,26 @@ class _State:
     uids: dict[str, int] = dataclasses.field(default_factory=dict)
     usage: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
     commitments: dict[str, tuple[int, bytes]] = dataclasses.field(default_factory=dict)
+    # hotkey -> every (block, payload) it wrote, oldest first
+    history: dict[str, list[tuple[int, bytes]]] = dataclasses.field(default_factory=dict)
+    secret: bytes = b""
     # validator uid -> every (block, weights) it set, oldest first
     weights: dict[int, list[tuple[int, dict[int, int]]]] = dataclasses.field(default_factory=dict)
 
 
 class MemoryChain(RuledChain):
-    """A chain held in this process's memory; it starts at block ``genesis_block``."""
+    """A chain held in this process's memory; it starts at block ``genesis_block``.
 
-    def __init__(self, genesis_block: int = 0):
+    ``secret`` (32 random bytes by default) decides the block hashes: two chains given the
+    same secret hash their blocks alike.
+    """
+
+    def __init__(self, genesis_block: int = 0, secret: bytes | None = None):
         if isinstance(genesis_block, bool) or not isinstance(genesis_block, int):
             raise ValueError(f"genesis_block must be an integer, got {genesis_block!r}")
         if genesis_block < 0:
             raise ValueError(f"genesis_block must be >= 0, got {genesis_block}")
-        self._state = _State(block=genesis_block)
+        self._state = _State(block=genesis_block, secret=secret or os.urandom(32))
         self._lock = threading.Lock()
 
     @contextlib.contextmanager
@@ -79,9 +87,16 @@ class MemoryChain(RuledChain):
 
     def _put_commitment(self, tx: _State, hotkey: str, block: int, payload: bytes) -> None:
         tx.commitments[hotkey] = (block, payload)
+        tx.history.setdefault(hotkey, []).append((block, payload))
 
     def _commitments(self, tx: _State) -> list[tuple[str, int, bytes]]:
         return [(h, block, payload) for h, (block, payload) in tx.commitments.items()]
+
+    def _commitment_at(self, tx: _State, hotkey: str, block: int) -> tuple[int, bytes] | None:
+        return next((w for w in reversed(tx.history.get(hotkey, [])) if w[0] <= block), None)
+
+    def _secret(self, tx: _State) -> bytes:
+        return tx.secret
 
     def _put_weights(self, tx: _State, uid: int, block: int, weights: dict[int, int]) -> None:
         tx.weights.setdefault(uid, []).append((block, dict(weights)))

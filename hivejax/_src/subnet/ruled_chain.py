@@ -12,6 +12,7 @@ Checks come before writes, so a refused call writes nothing.
 
 import abc
 import contextlib
+import hashlib
 import math
 from typing import Any
 
@@ -93,6 +94,25 @@ class RuledChain(Chain):
             uids = {n.hotkey: n.uid for n in self._neurons(tx)}
             rows = self._commitments(tx)
         return {h: Commitment(h, uids[h], block, payload) for h, block, payload in rows}
+
+    def commitment_at(self, hotkey: str, block: int) -> Commitment | None:
+        """``hotkey``'s latest commitment as of the end of ``block``, ``None`` if none."""
+        with self._transaction(write=False) as tx:
+            _check_past(block, self._block(tx))
+            row = self._commitment_at(tx, hotkey, block)
+            neuron = self._neuron(tx, hotkey)
+        if row is None or neuron is None:
+            return None
+        return Commitment(hotkey, neuron.uid, *row)
+
+    def block_hash(self, block: int) -> str:
+        """SHA-256 of the chain's secret (drawn at its creation) and the block number: a
+        local chain's stand-in for a block hash, fixed per block and unknowable to a
+        neuron that does not read the chain's storage."""
+        with self._transaction(write=False) as tx:
+            _check_past(block, self._block(tx))
+            secret = self._secret(tx)
+        return "0x" + hashlib.sha256(secret + block.to_bytes(8, "big")).hexdigest()
 
     def metagraph(self) -> Metagraph:
         """The current block and every registered neuron."""
@@ -210,6 +230,14 @@ class RuledChain(Chain):
         """Every ``(hotkey, block, payload)`` stored."""
 
     @abc.abstractmethod
+    def _commitment_at(self, tx, hotkey: str, block: int) -> tuple[int, bytes] | None:
+        """``(block, payload)`` of ``hotkey``'s last write at or before ``block``."""
+
+    @abc.abstractmethod
+    def _secret(self, tx) -> bytes:
+        """The chain's random secret, drawn once when the chain was created."""
+
+    @abc.abstractmethod
     def _put_weights(self, tx, uid: int, block: int, weights: dict[int, int]) -> None:
         """Store validator ``uid``'s weights set at ``block``; its ``last_update`` becomes
         ``block``."""
@@ -221,6 +249,11 @@ class RuledChain(Chain):
     @abc.abstractmethod
     def _weight_history(self, tx) -> list[tuple[int, int, dict[int, int]]]:
         """Every ``(block, validator uid, weights)`` stored, by block then validator uid."""
+
+
+def _check_past(block: int, now: int) -> None:
+    if isinstance(block, bool) or not isinstance(block, int) or not 0 <= block <= now:
+        raise ValueError(f"block must be an integer from 0 to the current {now}, got {block!r}")
 
 
 def _shares(neurons: list[Neuron], weights: dict[int, dict[int, int]]) -> dict[str, float]:
