@@ -15,6 +15,7 @@ from hivejax._src.evaluation.fingerprint import Fingerprint, fingerprint, finger
 from hivejax._src.subnet.chain import Chain, Commitment, Metagraph, Neuron
 from hivejax._src.subnet.commitment import Decoded, Rejected, decode, decode_for, encode
 from hivejax._src.subnet.connect import join, local_hotkey, open_chain
+from hivejax._src.subnet.copier import Copier, near_copy
 from hivejax._src.subnet.consensus import yuma
 from hivejax._src.subnet.ledger import Ledger
 from hivejax._src.subnet.local_chain import LocalChain
@@ -31,6 +32,7 @@ __all__ = [
     "Chain",
     "ChainError",
     "Commitment",
+    "Copier",
     "Decoded",
     "ErrorCode",
     "Fingerprint",
@@ -55,6 +57,7 @@ __all__ = [
     "local_hotkey",
     "make_hash_commitment",
     "make_reveal",
+    "near_copy",
     "new_salt",
     "normalize_weights",
     "observe",

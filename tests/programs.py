@@ -1,5 +1,8 @@
 """Known programs as instruction lists, for tests that disguise or edit them."""
 
+import dataclasses
+
+from hivejax._src.evaluation.protocols import get_protocol
 from hivejax._src.program.formats import to_json
 from hivejax._src.program.program import make_program
 from hivejax._src.tasks.registry import builtin, builtin_spec
@@ -39,3 +42,15 @@ def loss_variants():
             consts=[9.0, 0.07],
         ),
     }
+
+
+_LOCAL_LOSS = get_protocol("local-loss")
+TINY_LOSS = dataclasses.replace(
+    _LOCAL_LOSS,
+    name="tiny-loss",
+    cells=(("mnist1d", "linear"),),
+    seeds=2,
+    train=dataclasses.replace(_LOCAL_LOSS.train, steps=10, batch_size=8),
+)
+"""The smallest loss protocol: for tests of what a validator does whatever it trains, whose
+compilations every module that trains under it shares through the persistent cache."""

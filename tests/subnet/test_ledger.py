@@ -71,12 +71,26 @@ def test_the_latest_reveal_stands_and_an_older_ledger_gains_its_table(ledger):
 
 
 def test_an_evaluation_is_stored_once(ledger):
-    assert ledger.get_evaluation("f", 3, VERSION) is None
-    assert ledger.put_evaluation("f", 3, VERSION, {"mean": 0.02, "per_seed": [0.01, 0.03]})
-    assert not ledger.put_evaluation("f", 3, VERSION, {"mean": 0.5})  # the first stands
-    assert ledger.get_evaluation("f", 3, VERSION) == {"mean": 0.02, "per_seed": [0.01, 0.03]}
-    assert ledger.get_evaluation("f", 4, VERSION) is None
-    assert ledger.get_evaluation("f", 3, "ba9876543210") is None
+    assert ledger.get_evaluation("f", "0x03", VERSION) is None
+    assert ledger.put_evaluation("f", "0x03", VERSION, {"mean": 0.02, "per_seed": [0.01, 0.03]})
+    assert not ledger.put_evaluation("f", "0x03", VERSION, {"mean": 0.5})  # the first stands
+    assert ledger.get_evaluation("f", "0x03", VERSION) == {"mean": 0.02, "per_seed": [0.01, 0.03]}
+    assert ledger.get_evaluation("f", "0x04", VERSION) is None
+    assert ledger.get_evaluation("f", "0x03", "ba9876543210") is None
+
+
+def test_a_ledger_from_before_block_hash_seeds_gains_the_table(ledger):
+    conn = sqlite3.connect(ledger.path)
+    with conn:  # the layout before: evaluations keyed by public epoch numbers
+        conn.execute("DROP TABLE seeded_evaluations")
+        conn.execute(
+            "CREATE TABLE evaluations (fingerprint TEXT, epoch INTEGER, protocol_version TEXT,"
+            " scores TEXT)"
+        )
+    conn.close()
+    reopened = Ledger(ledger.path)
+    assert reopened.put_evaluation("f", "0x03", VERSION, {"mean": 0.1})
+    assert reopened.get_evaluation("f", "0x03", VERSION) == {"mean": 0.1}
 
 
 @pytest.mark.parametrize(
@@ -85,14 +99,14 @@ def test_an_evaluation_is_stored_once(ledger):
         lambda led: led.record("h", "f", -1),
         lambda led: led.record("h", "f", True),
         lambda led: led.record_hash("h", "d", 1.5),
-        lambda led: led.put_evaluation("f", -2, VERSION, {}),
-        lambda led: led.put_evaluation("f", 1, VERSION, {"mean": float("nan")}),
+        lambda led: led.put_evaluation("f", 2, VERSION, {}),
+        lambda led: led.put_evaluation("f", "0x1", VERSION, {"mean": float("nan")}),
     ],
 )
 def test_bad_arguments_are_refused_and_write_nothing(ledger, call):
     with pytest.raises(ValueError):
         call(ledger)
-    assert ledger.owner("f") is None and ledger.get_evaluation("f", 1, VERSION) is None
+    assert ledger.owner("f") is None and ledger.get_evaluation("f", "0x1", VERSION) is None
 
 
 def test_the_file_is_in_wal_mode(ledger):
@@ -137,7 +151,7 @@ from hivejax._src.subnet.ledger import Ledger
 ledger = Ledger({path!r})
 ledger.record("honest", "f", 100)
 ledger.record_hash("honest", "d", 90)
-ledger.put_evaluation("f", 7, {version!r}, {{"mean": 0.03}})
+ledger.put_evaluation("f", "0x07", {version!r}, {{"mean": 0.03}})
 # killed in the middle of a write: an open transaction that never commits
 conn = sqlite3.connect({path!r})
 conn.execute("INSERT INTO sightings VALUES ('g', 'late', 300, NULL)")
@@ -153,8 +167,8 @@ def test_a_killed_validator_keeps_priorities_and_evaluations(tmp_path):
     reopened = Ledger(path)
     assert reopened.priority("f") == ("honest", 100)
     assert reopened.hash_block("honest", "d") == 90
-    assert reopened.get_evaluation("f", 7, VERSION) == {"mean": 0.03}
+    assert reopened.get_evaluation("f", "0x07", VERSION) == {"mean": 0.03}
     assert reopened.owner("g") is None  # the uncommitted write is gone
-    assert not reopened.put_evaluation("f", 7, VERSION, {"mean": 0.9})  # nothing repeats
+    assert not reopened.put_evaluation("f", "0x07", VERSION, {"mean": 0.9})  # nothing repeats
     reopened.record("copier", "f", 400)
     assert reopened.owner("f") == "honest"

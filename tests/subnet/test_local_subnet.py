@@ -105,7 +105,7 @@ def _alive(pid: int) -> bool:
 LOCAL = ["subnet", "local", "--miners", "2", "--validators", "1", "--task", "optimizer"]
 LOCAL += ["--protocol", "local-optimizer", "--blocks-per-second", "2", "--population", "8"]
 LOCAL += ["--generations", "2", "--interval", "3", "--no-progress"]
-LOCAL += ["--miner-programs", "builtin:lion", "builtin:sgd_momentum"]
+LOCAL += ["--miner-programs", "builtin:lion", "builtin:sgd_momentum", "--copiers", "1"]
 
 
 def _kill_all(directory: pathlib.Path, *processes) -> None:
@@ -167,6 +167,10 @@ def test_a_local_subnet_pays_the_better_miner_and_resumes_after_ctrl_c(tmp_path)
     assert weights.get("local/miner-0", 0.0) > weights.get("local/miner-1", 0.0)
     emissions = result["emissions"]
     assert emissions["local/miner-0"] > emissions["local/miner-1"]
+    # the copier republished miner-0's program, disguised, and earns nothing
+    (copier,) = (r for r in result["leaderboard"] if r["hotkey"] == "local/copier-0")
+    assert copier["reason"] in ("copy", "no_new_gain"), copier
+    assert weights.get("local/copier-0", 0.0) == 0.0 and emissions["local/copier-0"] == 0.0
     state = json.loads((directory / "miner-0" / "miner.json").read_text())
     assert state["round"] > rounds  # the miner went on from its saved rounds
     assert state["publish"]["hash_block"] < state["publish"]["reveal_block"]
@@ -179,17 +183,19 @@ def test_a_validator_killed_mid_evaluation_restarts_without_double_counting(tmp_
         chain.register(hotkey)
     directory = tmp_path / "validator"
     config = ValidatorConfig(protocol=PROTOCOL)
-    salts = {}
+    salts, hash_blocks = {}, {}
     programs = {"alice": "lion", "bob": "sgd_momentum", "copier": "lion"}
     for hotkey, name in programs.items():  # the copier's hash comes a block later
         salts[hotkey] = new_salt()
         data = encode("optimizer", PROTOCOL.version, builtin_spec(name), builtin(name))
-        chain.commit(hotkey, make_hash_commitment(data, salts[hotkey], hotkey))
+        hash_blocks[hotkey] = chain.commit(
+            hotkey, make_hash_commitment(data, salts[hotkey], hotkey)
+        )
         Validator(chain, "local/validator", directory, config).watch()
         chain.advance(1)
     for hotkey, name in programs.items():
         data = encode("optimizer", PROTOCOL.version, builtin_spec(name), builtin(name))
-        chain.commit(hotkey, make_reveal(data, salts[hotkey]))
+        chain.commit(hotkey, make_reveal(data, salts[hotkey], hash_blocks[hotkey]))
     chain.advance(1)
 
     cmd = [*HIVEJAX, "subnet", "validator", "--chain.path", str(chain.path)]
@@ -214,6 +220,6 @@ def test_a_validator_killed_mid_evaluation_restarts_without_double_counting(tmp_
     uid = {h: chain.uid(h) for h in ("local/validator", "alice")}
     assert chain.weights() == {uid["local/validator"]: {uid["alice"]: 65535}}
     with sqlite3.connect(directory / "ledger.sqlite") as db:
-        rows = db.execute("SELECT fingerprint, epoch, COUNT(*) FROM evaluations GROUP BY 1, 2")
+        rows = db.execute("SELECT program, seeds, COUNT(*) FROM seeded_evaluations GROUP BY 1, 2")
         counts = [n for *_, n in rows]
     assert counts == [1, 1]  # lion and heavy ball, once each; the copy shares lion's

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from hivejax._src.subnet import reveal
 from hivejax._src.subnet.commitment import Decoded, Rejected, decode, encode
 from hivejax._src.subnet.ledger import Ledger
+from hivejax._src.subnet.memory_chain import MemoryChain
 from hivejax._src.subnet.reveal import (
     HASH_COMMIT_BYTES,
     MAX_REVEALED,
@@ -39,12 +40,12 @@ def ledger(tmp_path):
 def test_hash_and_reveal_round_trip():
     payload = payload_of("cross_entropy")
     hashed = parse(make_hash_commitment(payload, SALT, "m"))
-    revealed = parse(make_reveal(payload, SALT))
+    revealed = parse(make_reveal(payload, SALT, 5))
     assert isinstance(hashed, HashCommit) and isinstance(revealed, Reveal)
     assert len(make_hash_commitment(payload, SALT, "m")) == HASH_COMMIT_BYTES
-    assert revealed.payload == payload and revealed.salt == SALT
+    assert (revealed.payload, revealed.salt, revealed.hash_block) == (payload, SALT, 5)
     assert revealed.digest_for("m") == hashed.digest
-    assert parse(make_reveal(payload, reveal.new_salt())).digest_for("m") != hashed.digest
+    assert parse(make_reveal(payload, reveal.new_salt(), 5)).digest_for("m") != hashed.digest
     assert revealed.digest_for("n") != hashed.digest  # the digest names the hotkey
     # a hotkey that is a prefix of another cannot shift bytes between hotkey and salt
     assert make_hash_commitment(payload, SALT, "local/miner-1") != make_hash_commitment(
@@ -53,11 +54,11 @@ def test_hash_and_reveal_round_trip():
 
 
 def test_the_largest_reveal_fits_one_commitment():
-    largest = make_reveal(bytes(MAX_REVEALED), SALT)
+    largest = make_reveal(bytes(MAX_REVEALED), SALT, 2**32 - 1)
     assert len(largest) == MAX_PAYLOAD and len(split_fields(largest)) == 3
-    with pytest.raises(ValueError, match="1 to 364"):
-        make_reveal(bytes(MAX_REVEALED + 1), SALT)
-    with pytest.raises(ValueError, match="1 to 364"):
+    with pytest.raises(ValueError, match="1 to 360"):
+        make_reveal(bytes(MAX_REVEALED + 1), SALT, 0)
+    with pytest.raises(ValueError, match="1 to 360"):
         make_hash_commitment(b"", SALT, "m")
     with pytest.raises(ValueError, match="16 bytes"):
         make_hash_commitment(b"x", SALT[:8], "m")
@@ -77,20 +78,21 @@ def test_priority_is_the_block_of_the_hash(ledger):
     )
     # seen again at a later poll (the chain still holds it): the first block stands
     observe(ledger, "honest", 100, make_hash_commitment(payload, SALT, "honest"))
-    assert observe(ledger, "honest", 130, make_reveal(payload, SALT)) == Accepted(payload, 100)
-    assert observe(ledger, "honest", 131, make_reveal(payload, SALT)) == Accepted(payload, 100)
+    assert observe(ledger, "honest", 130, make_reveal(payload, SALT, 100)) == Accepted(payload, 100)
+    assert observe(ledger, "honest", 131, make_reveal(payload, SALT, 100)) == Accepted(payload, 100)
 
 
 def test_a_copier_cannot_reuse_the_owners_reveal(ledger):
     payload = payload_of("focal")
     observe(ledger, "honest", 100, make_hash_commitment(payload, SALT, "honest"))
-    observe(ledger, "honest", 130, make_reveal(payload, SALT))
+    observe(ledger, "honest", 130, make_reveal(payload, SALT, 100))
     # the copier replays the reveal: it never committed the hash
-    got = observe(ledger, "copier", 131, make_reveal(payload, SALT))
+    got = observe(ledger, "copier", 131, make_reveal(payload, SALT, 100))
     assert isinstance(got, Rejected) and got.reason == "unknown_hash"
     # it commits the hash now and reveals later: accepted, but with a later priority
     observe(ledger, "copier", 132, make_hash_commitment(payload, SALT, "copier"))
-    assert observe(ledger, "copier", 140, make_reveal(payload, SALT)) == Accepted(payload, 132)
+    got = observe(ledger, "copier", 140, make_reveal(payload, SALT, 132))
+    assert got == Accepted(payload, 132)
 
 
 def test_a_copy_of_the_hash_in_the_same_block_does_not_steal_the_reveal(ledger):
@@ -98,8 +100,8 @@ def test_a_copy_of_the_hash_in_the_same_block_does_not_steal_the_reveal(ledger):
     hashed = make_hash_commitment(payload, SALT, "zed")
     observe(ledger, "zed", 100, hashed)
     observe(ledger, "aaa", 100, hashed)  # the victim's hash bytes, copied into its block
-    assert observe(ledger, "zed", 110, make_reveal(payload, SALT)) == Accepted(payload, 100)
-    got = observe(ledger, "aaa", 111, make_reveal(payload, SALT))  # the replayed reveal
+    assert observe(ledger, "zed", 110, make_reveal(payload, SALT, 100)) == Accepted(payload, 100)
+    got = observe(ledger, "aaa", 111, make_reveal(payload, SALT, 100))  # the replayed reveal
     assert isinstance(got, Rejected) and got.reason == "unknown_hash"
 
 
@@ -107,22 +109,52 @@ def test_a_hash_cannot_be_banked(ledger):
     payload = payload_of("focal")
     observe(ledger, "m", 100, make_hash_commitment(payload, SALT, "m"))
     last = 100 + reveal.REVEAL_WINDOW
-    assert observe(ledger, "m", last, make_reveal(payload, SALT)) == Accepted(payload, 100)
-    got = observe(ledger, "m", last + 1, make_reveal(payload, SALT))
+    assert observe(ledger, "m", last, make_reveal(payload, SALT, 100)) == Accepted(payload, 100)
+    got = observe(ledger, "m", last + 1, make_reveal(payload, SALT, 100))
     assert isinstance(got, Rejected) and got.reason == "expired"
+
+
+def test_a_validator_that_never_saw_the_hash_reads_it_from_the_chains_history(ledger):
+    # started late, or lost its ledger: the reveal names its hash's block, and the chain
+    # shows what the hotkey held there
+    chain = MemoryChain()
+    for hotkey in ("honest", "copier"):
+        chain.register(hotkey)
+    payload = payload_of("focal")
+    chain.advance(100)
+    chain.commit("honest", make_hash_commitment(payload, SALT, "honest"))
+    chain.advance(5)
+    chain.commit("honest", make_reveal(payload, SALT, 100))
+    chain.commit("copier", make_hash_commitment(payload, SALT, "copier"))  # after the reveal
+    chain.advance(3)
+    history = chain.commitment_at
+    lost = Ledger(ledger.path.parent / "lost.sqlite")
+    got = observe(lost, "honest", 105, make_reveal(payload, SALT, 99), history)  # a lie
+    assert isinstance(got, Rejected) and got.reason == "unknown_hash"
+    got = observe(lost, "honest", 105, make_reveal(payload, SALT, 100))  # no history read
+    assert isinstance(got, Rejected) and got.reason == "unknown_hash"
+    got = observe(lost, "honest", 105, make_reveal(payload, SALT, 100), history)
+    assert got == Accepted(payload, 100)
+    digest = parse(make_reveal(payload, SALT, 0)).digest_for("honest").hex()
+    assert lost.hash_block("honest", digest) == 100  # recorded: the next read needs none
+    for named in (100, 104):  # a copier's claims of an earlier hash are checked
+        got = observe(lost, "copier", 108, make_reveal(payload, SALT, named), history)
+        assert isinstance(got, Rejected) and got.reason == "unknown_hash", named
+    got = observe(lost, "copier", 108, make_reveal(payload, SALT, 105), history)
+    assert got == Accepted(payload, 105)  # its own hash: after the honest one
 
 
 def test_a_reveal_in_the_block_of_its_hash_is_refused(ledger):
     payload = payload_of("mse")
     observe(ledger, "m", 50, make_hash_commitment(payload, SALT, "m"))
-    got = observe(ledger, "m", 50, make_reveal(payload, SALT))
+    got = observe(ledger, "m", 50, make_reveal(payload, SALT, 50))
     assert isinstance(got, Rejected) and got.reason == "not_earlier"
 
 
 def test_a_reveal_with_another_salt_does_not_match(ledger):
     payload = payload_of("mse")
     observe(ledger, "m", 50, make_hash_commitment(payload, SALT, "m"))
-    got = observe(ledger, "m", 60, make_reveal(payload, bytes(16)))
+    got = observe(ledger, "m", 60, make_reveal(payload, bytes(16), 50))
     assert isinstance(got, Rejected) and got.reason == "unknown_hash"
 
 
@@ -133,10 +165,10 @@ def _with(data: bytes, index: int, value: int) -> bytes:
 REJECTIONS = {
     "not_bytes": lambda: "HJH",
     "empty": lambda: b"",
-    "too_large": lambda: make_reveal(bytes(MAX_REVEALED), SALT) + b"x",
-    "bad_magic": lambda: b"HJC" + make_reveal(b"x", SALT)[3:],
-    "truncated": lambda: make_reveal(b"x", SALT)[:-1],
-    "bad_version": lambda: _with(make_hash_commitment(b"x", SALT, "m"), 3, 1),  # no hotkey
+    "too_large": lambda: make_reveal(bytes(MAX_REVEALED), SALT, 0) + b"x",
+    "bad_magic": lambda: b"HJC" + make_reveal(b"x", SALT, 0)[3:],
+    "truncated": lambda: make_reveal(b"x", SALT, 0)[:-1],
+    "bad_version": lambda: _with(make_reveal(b"x", SALT, 0), 3, 2),  # no hash block
     "bad_length": lambda: make_hash_commitment(b"x", SALT, "m")[:-1],
 }
 
@@ -160,7 +192,7 @@ def test_random_bytes_never_raise(data):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.sampled_from([b"HJH\x02", b"HJR\x02"]), st.binary(max_size=MAX_PAYLOAD))
+@given(st.sampled_from([b"HJH\x03", b"HJR\x03"]), st.binary(max_size=MAX_PAYLOAD))
 def test_a_valid_header_before_random_bytes_never_raises(header, tail):
     got = parse(header + tail)
     assert isinstance(got, HashCommit | Reveal | Rejected)
@@ -169,7 +201,7 @@ def test_a_valid_header_before_random_bytes_never_raises(header, tail):
 def _intake(ledger: Ledger, hotkey: str, payload: bytes) -> Decoded | Rejected:
     """What a validator does with one miner's hidden payload: hash, reveal, decode."""
     observe(ledger, hotkey, 10, make_hash_commitment(payload, SALT, hotkey))
-    got = observe(ledger, hotkey, 20, make_reveal(payload, SALT))
+    got = observe(ledger, hotkey, 20, make_reveal(payload, SALT, 10))
     return decode(got.payload) if isinstance(got, Accepted) else got
 
 
@@ -197,6 +229,6 @@ def test_bad_payloads_behind_a_valid_reveal_are_rejected(ledger, make, reason):
 
 
 def test_an_oversized_reveal_is_rejected_without_raising(ledger):
-    data = reveal.REVEAL_MAGIC + bytes([reveal.VERSION]) + SALT + bytes(MAX_REVEALED + 1)
+    data = make_reveal(bytes(MAX_REVEALED), SALT, 10) + b"x"
     got = observe(ledger, "m", 20, data)
     assert isinstance(got, Rejected) and got.reason == "too_large"

@@ -14,9 +14,11 @@ with scores of the same version. The version covers the protocol, not the code o
 contents of dataset files (``npz:PATH`` is hashed as its path).
 
 Seeds: without an epoch a protocol evaluates on the seeds ``0 .. seeds-1``. With an epoch
-(a validator's round number) the seeds are derived from ``(version, epoch)`` by SHA-256, so
-they are reproducible by anyone who knows the epoch, change every epoch, and cannot be
-overfitted in advance. A seed ``s`` is the key ``jax.random.key(s)``: it decides the
+(a round number) the seeds are derived from ``(version, epoch)`` by SHA-256, so they are
+reproducible by anyone who knows the epoch and change every epoch. The subnet's
+validators pass a block hash instead (``0x`` and hex digits, in place of the number): then
+the seeds are fixed only once that block exists, so no program committed before it can be
+tuned to them. A seed ``s`` is the key ``jax.random.key(s)``: it decides the
 model's initialisation and the order of the training batches.
 
 The summary treats the ``len(cells) * seeds`` paired improvements as one sample and
@@ -33,11 +35,14 @@ Example:
   [0, 1]
   >>> seed_values(p, epoch=7) == seed_values(p, epoch=7) != seed_values(p, epoch=8)
   True
+  >>> seed_values(p, epoch="0x1f") != seed_values(p, epoch="0x20")
+  True
 """
 
 import dataclasses
 import hashlib
 import json
+import re
 
 import numpy as np
 
@@ -113,15 +118,19 @@ class Protocol:
         return dataclasses.replace(self.train, model=model)
 
 
-def seed_values(protocol: Protocol, epoch: int | None = None) -> list[int]:
+def seed_values(protocol: Protocol, epoch: int | str | None = None) -> list[int]:
     """The integer seeds of an evaluation: ``0..seeds-1``, or derived from (version, epoch).
 
-    Each epoch seed is the first 31 bits of ``SHA-256("<version>:<epoch>:<i>")``.
+    Each epoch seed is the first 31 bits of ``SHA-256("<version>:<epoch>:<i>")``; ``epoch``
+    is a number, or a block hash (``0x`` and lowercase hex digits).
     """
     if epoch is None:
         return list(range(protocol.seeds))
-    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
-        raise ValueError(f"epoch must be a non-negative integer, got {epoch!r}")
+    if isinstance(epoch, str):
+        if not re.fullmatch(r"0x[0-9a-f]+", epoch):
+            raise ValueError(f"a block hash is 0x and lowercase hex digits, got {epoch!r}")
+    elif not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
+        raise ValueError(f"epoch must be a non-negative integer or a block hash, got {epoch!r}")
     out = []
     for i in range(protocol.seeds):
         digest = hashlib.sha256(f"{protocol.version}:{epoch}:{i}".encode()).digest()
@@ -132,7 +141,7 @@ def seed_values(protocol: Protocol, epoch: int | None = None) -> list[int]:
 def run_protocol(
     protocol: Protocol,
     program: Program,
-    epoch: int | None = None,
+    epoch: int | str | None = None,
     *,
     spec: ProgramSpec | None = None,
     interpreter: str = "auto",
@@ -143,7 +152,8 @@ def run_protocol(
     Args:
       protocol: the protocol.
       program: one program of the protocol task's shape.
-      epoch: None for the seeds ``0..seeds-1``; else the epoch the seeds derive from.
+      epoch: None for the seeds ``0..seeds-1``; else the epoch (a number or a block hash)
+        the seeds derive from (``seed_values``).
       spec: the program's spec (default: the task's); its inputs, outputs and op set must be
         the task's, or ``ValueError``.
       interpreter: one of ``dispatch.CHOICES`` (see ``ProgramTask``).
@@ -191,7 +201,7 @@ def run_protocol(
 def population_improvements(
     protocol: Protocol,
     programs: Program,
-    epoch: int | None = None,
+    epoch: int | str | None = None,
     *,
     spec: ProgramSpec | None = None,
     interpreter: str = "auto",
@@ -203,9 +213,11 @@ def population_improvements(
     program of ``programs`` (leaves ``[P, ...]``) at once: one vmapped batch per cell, the
     baseline trained once per key. The population is padded to a power of two
     (``program.pad_population``), so callers whose population size varies, such as a
-    validator, compile once per size bucket.
+    validator, compile once per size bucket; one program is a bucket of its own, as a
+    validator trains each new program on the seeds after its own hash, and padding it
+    would train copies of it.
     """
-    padded, size = pad_population(programs)
+    padded, size = pad_population(programs, minimum=1)
     gains, broken = [], []
     for *_, prog, base in _cell_accuracies(protocol, padded, epoch, spec, interpreter, data_dir):
         g, b = improvement(prog[:, :size].T, base[None, :])

@@ -12,7 +12,7 @@ something only if it is the validator's: improvements converted another way, or 
 flag read from one run on one side and from all of them on the other, would make a miner
 publish programs no validator pays, or hold back ones that would lead. So both neurons
 evaluate with ``evaluate`` and build with ``candidate``; only the inputs differ: which
-programs, on which epoch's seeds, and which block each is dated by.
+programs, on which seeds, and which block each is dated by.
 """
 
 import dataclasses
@@ -25,7 +25,7 @@ from hivejax._src.subnet.scoring import Candidate
 
 @dataclasses.dataclass(frozen=True)
 class Evaluation:
-    """One program's results under a protocol on the seeds of ``epoch``.
+    """One program's results under a protocol on the seeds that derive from ``seeds``.
 
     Attributes:
       improvements: paired improvements over the baseline, cell by cell and seed by seed
@@ -33,28 +33,29 @@ class Evaluation:
         by the validator, and a stored evaluation must score as a fresh one does.
       broken: whether training went non-finite on any seed; one broken run is enough to
         earn nothing, so the scoring rules need no more than this flag.
-      epoch: the epoch the seeds derive from (``protocols.seed_values``).
+      seeds: what the seeds derive from (``protocols.seed_values``): a block hash on the
+        subnet, an epoch number elsewhere.
     """
 
     improvements: tuple[float, ...]
     broken: bool
-    epoch: int
+    seeds: int | str
 
 
 def evaluate(
     protocol: Protocol,
     programs: Program,
-    epoch: int,
+    seeds: int | str,
     *,
     spec: ProgramSpec,
     data_dir: str | None = None,
 ) -> list[Evaluation]:
     """The ``Evaluation`` of every program of the stacked population ``programs`` (leaves
-    ``[P, ...]``) on the seeds of ``epoch``: one vmapped batch per cell, so a neuron pays
-    for one compilation however many programs it scores."""
-    gains, broken = population_improvements(protocol, programs, epoch, spec=spec, data_dir=data_dir)
+    ``[P, ...]``) on the seeds that derive from ``seeds``: one vmapped batch per cell, so a
+    neuron pays for one compilation however many programs it scores."""
+    gains, broken = population_improvements(protocol, programs, seeds, spec=spec, data_dir=data_dir)
     return [
-        Evaluation(tuple(g.tolist()), bool(b.any()), epoch)
+        Evaluation(tuple(g.tolist()), bool(b.any()), seeds)
         for g, b in zip(gains, broken, strict=True)
     ]
 
@@ -74,7 +75,7 @@ def candidate(
     reason is why it earns nothing.
 
     Example:
-      >>> c = candidate("alice", 1, Fingerprint("f1"), 100, Evaluation((0.03, 0.05), False, 0))
+      >>> c = candidate("alice", 1, Fingerprint("f1"), 100, Evaluation((0.03, 0.05), False, "0x5e"))
       >>> c.fingerprint, c.improvements, c.broken
       ('f1', (0.03, 0.05), False)
       >>> candidate("bob", 2, Fingerprint(None, "constant"), 120, None).reason

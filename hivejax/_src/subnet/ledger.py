@@ -2,7 +2,7 @@
 
 The chain keeps only each hotkey's latest commitment, with the block of that latest write,
 so who had a program first is something a validator must remember itself. The ledger is
-one SQLite file (WAL mode, so a reader never blocks the validator's writes) with three
+one SQLite file (WAL mode, so a reader never blocks the validator's writes) with these
 tables:
 
 - ``sightings (fingerprint, hotkey, first_block, payload_hash)``: the first block at which
@@ -13,10 +13,12 @@ tables:
   program is recorded, and owns nothing.
 - ``hashes (hotkey, digest, block)``: the first block of each salted hash a hotkey
   committed (``reveal``), so a reveal can be matched to a hash the chain no longer holds.
-- ``evaluations (fingerprint, epoch, protocol_version, scores)``: the JSON scores of each
-  evaluation, so a validator restarted within an epoch repeats none. The first stored
-  evaluation stands: storing another for the same key is ignored. The validator keys
-  evaluations by the evaluated program's canonical hash (the column keeps its first name).
+- ``seeded_evaluations (program, seeds, protocol_version, scores)``: the JSON scores of
+  each evaluation of a program (the validator's key is its canonical hash) on the seeds
+  that derive from ``seeds`` (a block hash), so a restarted validator repeats none. The
+  first stored evaluation stands: storing another for the same key is ignored. Added when
+  seeds came to derive from block hashes: a ledger from before keeps its ``evaluations``
+  table, keyed by epoch numbers whose seeds were public in advance, and it is not read.
 - ``reveals (hotkey, payload, priority_block, block)``: each hotkey's latest accepted
   reveal, so a program stays scored while its miner's next hash waits for its reveal (the
   chain then shows only the hash). Added after the first release: opening an older ledger
@@ -35,9 +37,9 @@ Example:
   >>> ledger.record("miner-a", "f00d", block=90)   # a re-sighting earlier than the first
   >>> ledger.owner("f00d"), ledger.first_block("f00d", "miner-a")
   ('miner-a', 90)
-  >>> ledger.put_evaluation("f00d", 3, "0123456789ab", {"mean": 0.01})
+  >>> ledger.put_evaluation("f00d", "0x5eed", "0123456789ab", {"mean": 0.01})
   True
-  >>> ledger.get_evaluation("f00d", 3, "0123456789ab")
+  >>> ledger.get_evaluation("f00d", "0x5eed", "0123456789ab")
   {'mean': 0.01}
 """
 
@@ -60,13 +62,16 @@ CREATE TABLE IF NOT EXISTS sightings (
 CREATE TABLE IF NOT EXISTS hashes (
     hotkey TEXT NOT NULL, digest TEXT NOT NULL, block INTEGER NOT NULL,
     PRIMARY KEY (hotkey, digest));
-CREATE TABLE IF NOT EXISTS evaluations (
-    fingerprint TEXT NOT NULL, epoch INTEGER NOT NULL, protocol_version TEXT NOT NULL,
-    scores TEXT NOT NULL, PRIMARY KEY (fingerprint, epoch, protocol_version));
 """
-_REVEALS = """CREATE TABLE IF NOT EXISTS reveals (
+# Tables added after the first release: opening an older ledger creates them.
+_ADDED = (
+    """CREATE TABLE IF NOT EXISTS reveals (
     hotkey TEXT PRIMARY KEY, payload BLOB NOT NULL, priority_block INTEGER NOT NULL,
-    block INTEGER NOT NULL)"""
+    block INTEGER NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS seeded_evaluations (
+    program TEXT NOT NULL, seeds TEXT NOT NULL, protocol_version TEXT NOT NULL,
+    scores TEXT NOT NULL, PRIMARY KEY (program, seeds, protocol_version))""",
+)
 
 
 def _check_count(name: str, value) -> int:
@@ -103,7 +108,7 @@ class Ledger:
                 # Two processes may create one ledger at once: both statements are no-ops
                 # the second time.
                 conn.executescript(
-                    "BEGIN IMMEDIATE;" + _SCHEMA + _REVEALS + ";INSERT OR IGNORE INTO meta VALUES "
+                    "BEGIN IMMEDIATE;" + _SCHEMA + ";INSERT OR IGNORE INTO meta VALUES "
                     f"('format', '{FORMAT}'), ('version', '{SCHEMA_VERSION}'); COMMIT;"
                 )
             meta = dict(conn.execute("SELECT key, value FROM meta"))
@@ -114,7 +119,8 @@ class Ledger:
                 f"version {meta.get('version')!r}"
             )
         with self._connect() as conn:
-            conn.execute(_REVEALS)
+            for statement in _ADDED:
+                conn.execute(statement)
 
     @contextlib.contextmanager
     def _connect(self):
@@ -214,25 +220,30 @@ class Ledger:
 
     # --- evaluations ---
 
-    def put_evaluation(
-        self, fingerprint: str, epoch: int, protocol_version: str, scores: dict
-    ) -> bool:
+    def put_evaluation(self, program: str, seeds: str, protocol_version: str, scores: dict) -> bool:
         """Store the JSON-able ``scores`` of one evaluation; ``False`` (nothing written) if
-        this ``(fingerprint, epoch, protocol_version)`` already has one."""
+        this ``(program, seeds, protocol_version)`` already has one."""
+        if not isinstance(seeds, str) or not seeds:
+            raise ValueError(f"seeds must be a non-empty string (a block hash), got {seeds!r}")
         text = json.dumps(scores, sort_keys=True, allow_nan=False)
         with self._connect() as conn:
             cursor = conn.execute(
-                "INSERT INTO evaluations VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (fingerprint, _check_count("epoch", epoch), protocol_version, text),
+                "INSERT INTO seeded_evaluations VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (program, seeds, protocol_version, text),
             )
             return cursor.rowcount == 1
 
-    def get_evaluation(self, fingerprint: str, epoch: int, protocol_version: str) -> dict | None:
+    def get_evaluation(self, program: str, seeds: str, protocol_version: str) -> dict | None:
         """The stored scores of one evaluation, ``None`` if it was never stored."""
         with self._connect() as conn:
             row = conn.execute(
-                "SELECT scores FROM evaluations "
-                "WHERE fingerprint = ? AND epoch = ? AND protocol_version = ?",
-                (fingerprint, epoch, protocol_version),
+                "SELECT scores FROM seeded_evaluations "
+                "WHERE program = ? AND seeds = ? AND protocol_version = ?",
+                (program, seeds, protocol_version),
             ).fetchone()
         return None if row is None else json.loads(row[0])
+
+    def evaluation_count(self) -> int:
+        """How many evaluations are stored: the trainings this validator has paid for."""
+        with self._connect() as conn:
+            return conn.execute("SELECT COUNT(*) FROM seeded_evaluations").fetchone()[0]

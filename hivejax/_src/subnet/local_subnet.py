@@ -3,12 +3,14 @@
 ``run_local_subnet`` creates (or reopens) ``<directory>/chain.sqlite``, registers the
 hotkeys ``local/owner`` (the subnet owner's: uid 0 on a new chain, where validators send
 the weight when no miner earns), ``local/miner-<i>`` and ``local/validator-<i>``
-(validators with a permit and stake 1), and starts every neuron as its own process
+(validators with a permit and stake 1) and ``local/copier-<i>``, and starts every miner and
+validator as its own process
 (``python -m hivejax subnet miner`` or ``validator``, the commands behind ``neurons/*.py``),
 each logging to ``<directory>/logs/<name>.log`` and working in ``<directory>/<name>``.
 While they run it reports a leaderboard from the chain and the validators' ``status.json`` every
-``refresh`` seconds; at the end it stops them all and returns the final weights and
-emissions, also written to ``<directory>/result.json``.
+``refresh`` seconds, and steps the copiers (``copier``: adversaries that republish the
+leader's program, disguised) as often; at the end it stops them all and returns the final
+weights and emissions, also written to ``<directory>/result.json``.
 
 Stopping: at the end of the budget, on Ctrl-C, or when a neuron dies, every process gets
 SIGINT (miners checkpoint the round in progress), then SIGKILL after ``STOP_SECONDS``. The
@@ -19,6 +21,7 @@ chain, the miners' rounds and the validators' ledgers.
 
 import dataclasses
 import json
+import logging
 import math
 import os
 import pathlib
@@ -34,9 +37,13 @@ from hivejax._src.program.formula import formula
 from hivejax._src.subnet import rules
 from hivejax._src.subnet.commitment import Decoded, decode
 from hivejax._src.subnet.connect import LOCAL, VALIDATOR_STAKE, local_hotkey
+from hivejax._src.subnet.copier import Copier
 from hivejax._src.subnet.local_chain import LocalChain
 from hivejax._src.subnet.reveal import HashCommit, Reveal, parse
+from hivejax._src.subnet.rules import ChainError
 from hivejax._src.tasks.registry import task_type
+
+log = logging.getLogger("hivejax.local_subnet")
 
 WALLET = "local"
 OWNER = "owner"
@@ -53,6 +60,8 @@ class LocalSubnetConfig:
 
     Attributes:
       miners, validators: how many of each.
+      copiers: adversaries that republish the leader's program as near-copies
+        (``copier``), to show they earn nothing.
       minutes: how long to run.
       blocks_per_second: the clock of a new chain (default one block per 12 s, as on
         finney); an existing chain keeps its own, and another value is an error.
@@ -68,6 +77,7 @@ class LocalSubnetConfig:
 
     miners: int = 3
     validators: int = 2
+    copiers: int = 0
     minutes: float = 10.0
     blocks_per_second: float | None = None
     task: str = "loss"
@@ -83,6 +93,8 @@ class LocalSubnetConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if isinstance(self.copiers, bool) or not isinstance(self.copiers, int) or self.copiers < 0:
+            raise ValueError(f"copiers must be an integer >= 0, got {self.copiers!r}")
         for name in ("minutes", "interval", "blocks_per_second"):
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value > 0):
@@ -112,6 +124,28 @@ def _names(config: LocalSubnetConfig) -> list[tuple[str, str]]:
     return [(f"miner-{i}", "miner") for i in range(config.miners)] + [
         (f"validator-{i}", "validator") for i in range(config.validators)
     ]
+
+
+def _copiers(chain: LocalChain, config: LocalSubnetConfig) -> list[Copier]:
+    """The copiers, registered; copier ``i`` disguises with ``epsilon = 1e-3 * (i + 1)``."""
+    protocol = config.protocol_of()
+    spec = task_type(config.task).default_spec
+    out = []
+    for i in range(config.copiers):
+        hotkey = local_hotkey(WALLET, f"copier-{i}")
+        chain.register(hotkey)
+        out.append(Copier(chain, hotkey, 1e-3 * (i + 1), protocol.task, protocol.version, spec))
+    return out
+
+
+def _step_copiers(copiers: list[Copier], directory: pathlib.Path, config) -> None:
+    ranking = (_status(directory, config) or {}).get("ranking", [])
+    leader = next((h for h in ranking if "/miner-" in h), None)
+    for copier in copiers:
+        try:
+            copier.step(leader)
+        except ChainError as e:
+            log.info("%s: commit refused: %s", copier.hotkey, e)
 
 
 def _command(
@@ -161,6 +195,7 @@ def run_local_subnet(
     for name, role in names:
         validator = role == "validator"
         chain.register(local_hotkey(WALLET, name), VALIDATOR_STAKE if validator else 0.0, validator)
+    copiers = _copiers(chain, config)
     neurons = []
     try:
         counts = {"miner": 0, "validator": 0}
@@ -186,6 +221,7 @@ def run_local_subnet(
                     raise RuntimeError(
                         f"{n.name} exited with status {n.process.returncode}; see {n.log}"
                     )
+            _step_copiers(copiers, directory, config)
             if display is not None:
                 display(leaderboard(chain, directory, config))
             time.sleep(min(refresh, max(0.0, deadline - time.monotonic())))
@@ -242,9 +278,8 @@ def leaderboard(chain: LocalChain, directory: pathlib.Path, config: LocalSubnetC
     entries = status.get("entries", {})
     ranking = status.get("ranking", [])
     rows = []
-    for name, role in _names(config):
-        if role != "miner":
-            continue
+    names = [name for name, role in _names(config) if role == "miner"]
+    for name in names + [f"copier-{i}" for i in range(config.copiers)]:
         hotkey = local_hotkey(WALLET, name)
         c = commitments.get(hotkey)
         state, text = _commitment_cell(c.payload) if c else ("", "")

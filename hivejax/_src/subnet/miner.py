@@ -9,19 +9,22 @@ Each round (``Miner.step``):
    cell (its data set, model and training), checkpointed every generation in
    ``rounds/<round>``: a miner killed mid-round resumes that round where it stopped.
 3. **Decide** as a validator would: the round's best and every program on chain are
-   evaluated together under the protocol on the current epoch's seeds
-   (``candidates.evaluate``), fingerprinted, made into candidates by the validator's own
-   builder (``candidates.candidate``) and scored with ``scoring.score``, the best as the
-   latest comer. The miner publishes only if its best ranks first, that is beats the
-   current leader by the validator's margin with a lower bound above zero, and is not a
-   copy of a program already on chain (its own included). Every decision is logged.
+   evaluated together under the protocol on the seeds of the current epoch's first block
+   hash (``candidates.evaluate``; validators pay on seeds drawn after a program's hash, so a
+   miner decides on a sample of the same kind, not on the seeds it will be paid on),
+   fingerprinted, made into candidates by the validator's own builder
+   (``candidates.candidate``) and scored with ``scoring.score``, the best as the latest
+   comer. The miner publishes only if its best ranks first, that is beats the current leader
+   by the validator's margin with a lower bound above zero, and is not a copy of a program
+   already on chain (its own included). Every decision is logged.
 4. **Publish** with commit-reveal (``reveal``): the salted hash first, the reveal
-   ``reveal_after`` blocks later (validators must read the hash in between; they poll
-   every block or so). The pending publication, salt included, is saved before each
-   chain write, so a kill at any point resumes it. A refused commit (the per-tempo quota)
-   is retried at the next round. Every ``refresh_blocks`` the miner repeats the hash and
-   reveal of its current program, so a validator that started after the first hash can
-   accept it too; a validator that saw the first keeps that earlier priority.
+   ``reveal_after`` blocks later, naming the hash's block (a validator that missed the
+   hash reads it from the chain's history). The pending publication, salt included, is
+   saved before each chain write, so a kill at any point resumes it. A refused commit (the
+   per-tempo quota) is retried at the next round. Every ``refresh_blocks`` the miner
+   repeats the hash and reveal of its current program, for validators whose node keeps no
+   history that old (a light node keeps some 256 blocks); a validator that saw the first
+   keeps that earlier priority.
 
 ``miner.json`` in the miner's directory holds the round counter and the publication, and is
 replaced atomically.
@@ -54,7 +57,14 @@ from hivejax._src.subnet import rules
 from hivejax._src.subnet.candidates import candidate, evaluate
 from hivejax._src.subnet.chain import Chain
 from hivejax._src.subnet.commitment import Decoded, decode_for, encode
-from hivejax._src.subnet.reveal import Reveal, make_hash_commitment, make_reveal, new_salt, parse
+from hivejax._src.subnet.reveal import (
+    MAX_REVEALED,
+    Reveal,
+    make_hash_commitment,
+    make_reveal,
+    new_salt,
+    parse,
+)
 from hivejax._src.subnet.rules import ChainError
 from hivejax._src.subnet.scoring import score
 from hivejax._src.tasks.registry import task_type
@@ -227,7 +237,9 @@ class Miner:
             target = pub["hash_block"] + self.config.reveal_after
             while (block := self.chain.block()) < target:
                 self._sleep(min(1.0, (target - block) * 0.5))
-            pub["reveal_block"] = self.chain.commit(self.hotkey, make_reveal(payload, salt))
+            pub["reveal_block"] = self.chain.commit(
+                self.hotkey, make_reveal(payload, salt, pub["hash_block"])
+            )
             self._save_state()
             log.info("revealed %s at block %d", pub["formula"], pub["reveal_block"])
         except ChainError as e:
@@ -296,10 +308,14 @@ class Miner:
 
     def _decide(self, k: int, best: Program, chain_programs: list[OnChain]) -> dict:
         spec, block = self.config.spec, self.chain.block()
-        epoch = block // self.config.epoch_blocks
+        epoch_start = block // self.config.epoch_blocks * self.config.epoch_blocks
         population = stack_programs([best] + [c.program for c in chain_programs])
         evaluations = evaluate(
-            self.protocol, population, epoch, spec=spec, data_dir=self.config.data_dir
+            self.protocol,
+            population,
+            self.chain.block_hash(epoch_start),
+            spec=spec,
+            data_dir=self.config.data_dir,
         )
         prints = fingerprints(self.protocol.task, spec, population)
         pub = self.state["publish"]
@@ -314,10 +330,15 @@ class Miner:
         text = formula(spec, best)
         mean = float(np.mean(evaluations[0].improvements))
         leader = next((h for h in scores.ranking if h != NEW), None)
+        data = encode(self.protocol.task, self.protocol.version, spec, best)
+        if scores.ranking[:1] == (NEW,) and len(data) > MAX_REVEALED:
+            reason = f"its commitment takes {len(data)} bytes, a reveal holds {MAX_REVEALED}"
+            log.info("round %d: not publishing %s: %s", k, text, reason)
+            return {"committed": False, "reason": reason, "formula": text, "mean": mean}
         if scores.ranking[:1] == (NEW,):
             reason = "leads" if leader is None else f"beats {leader} by the margin"
             self.state["publish"] = {
-                "payload": encode(self.protocol.task, self.protocol.version, spec, best).hex(),
+                "payload": data.hex(),
                 "salt": new_salt().hex(),
                 "hash_block": None,
                 "reveal_block": None,

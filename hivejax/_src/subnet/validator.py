@@ -3,13 +3,14 @@
 Each interval (``Validator.step``):
 
 1. **Read** every hotkey's latest commitment and pass it to ``reveal.observe``: a salted
-   hash is remembered in the ledger with its block, a reveal is accepted only if its
-   hotkey committed the hash earlier (that block is the program's priority), anything else
-   is refused with a reason code. Reading also runs on its own thread every ``poll``
-   seconds (``run``), so a hash is seen even while an evaluation takes minutes. While a
-   hotkey's latest commitment is a hash that can still be revealed (``REVEAL_WINDOW``),
-   its last accepted reveal stays scored: a leader that refreshes its commitment keeps
-   its place.
+   hash is remembered in the ledger with its block, a reveal is accepted only if its hotkey
+   committed the hash earlier (that block is the program's priority; a hash the ledger never
+   saw is looked up in the chain's history, so a validator that started late reaches the
+   same priorities), anything else is refused with a reason code. Reading also runs on its
+   own thread every ``poll`` seconds (``run``), so a hash is seen even while an evaluation
+   takes minutes. While a hotkey's latest commitment is a hash that can still be revealed
+   (``REVEAL_WINDOW``), its last accepted reveal stays scored: a leader that refreshes its
+   commitment keeps its place.
 2. **Decode** each accepted payload strictly (``commitment.decode_for``: the task, the
    protocol version and the spec must be the validator's), then **fingerprint** all of
    them in one vmapped call (``fingerprint.fingerprints``). The ledger records the first
@@ -20,24 +21,30 @@ Each interval (``Validator.step``):
    owner's fingerprint (an "evil twin" that probes like the owner's program and trains
    otherwise) is trained on its own, earns nothing as a copy, and never stands in for the
    owner's evaluation. Evaluations run under the validator's protocol, paired against the
-   baseline, with seeds derived from an epoch (``protocols.seed_values``); ``epoch_blocks``
-   blocks make an epoch (one tempo by default). A program is first evaluated on the seeds
-   of the epoch of its priority block, so every validator that saw the same chain history
-   evaluates it on the same seeds, whenever it started.
+   baseline, on **seeds no committed program can know**: they derive from the hash of a
+   block after the program's hash commitment (``Chain.block_hash``,
+   ``protocols.seed_values``). A program is first evaluated on the seeds of the block just
+   after its hash (the earliest of the hotkeys that hold the same program), so every
+   validator that reads the same chain evaluates it on the same seeds, whenever it
+   started.
 4. **Score** the candidates (``candidates.candidate``, the builder miners decide with) with
    ``scoring.score``: copies, broken, constant and non-finite programs earn nothing, only
    a lower bound above zero earns, and a later program earns only if it beats every
    earlier earner by the margin. Scoring runs twice: on the first evaluations, to find the
-   ``top`` newest record holders, which are then re-evaluated on this epoch's seeds, and
-   on those alone, so the paid ranking never mixes epochs and no program can be tuned to
-   seeds it knew in advance and stay paid. A record holder past the ``top`` newest earns
-   nothing (``"outside_top"``): with weights halving per record, the fourth would take
-   under 7%. Each evaluation is one vmapped batch of every program that needs it
-   (``candidates.evaluate``, as a miner's decision); results are stored in the ledger
-   per (program hash, epoch, protocol version), so a restarted validator repeats no
+   ``top`` newest record holders, and then on those alone, all re-evaluated on one set of
+   **paid seeds**: the hash of the epoch's first block (``epoch_blocks`` blocks make an
+   epoch, one tempo by default), or of the block after the newest of them entered, if
+   that is later. So the paid ranking compares every program on the same seeds, drawn
+   after each of them was committed, and changes its seeds every epoch: no program can be
+   tuned to seeds it knew. A record holder past the ``top`` newest earns nothing
+   (``"outside_top"``): with weights halving per record, the fourth would take under 7%.
+   Each evaluation is one vmapped batch of every program that needs it
+   (``candidates.evaluate``, as a miner's decision); results are stored in the ledger per
+   (program hash, seeds, protocol version), so a restarted validator repeats no
    evaluation, and an evaluation killed half-way stored nothing. The cost of an interval
-   is therefore bounded by the new distinct programs (at most one per registered hotkey,
-   each paying the chain's quota) plus ``top`` programs once per epoch.
+   is therefore bounded: one training run per new distinct program (at most one per
+   registered hotkey per reveal, each paying the chain's quota), plus the ``top``
+   programs again when an epoch starts or a newer program enters the top.
 5. **Set weights** when the rate limit allows, retrying with exponential backoff when the
    chain fails (``ErrorCode.NETWORK``); a refusal by rule (rate limited, no permit) is
    logged and waits for the next interval. When nobody earns, the validator sets all its
@@ -88,8 +95,9 @@ class ValidatorConfig:
 
     Attributes:
       protocol: the protocol every program is evaluated under (its task is the subnet's).
-      top: record holders re-evaluated on each epoch's seeds and paid (the newest).
-      epoch_blocks: blocks per epoch: seeds change, and the top are re-evaluated, each epoch.
+      top: record holders re-evaluated on each epoch's paid seeds and paid (the newest).
+      epoch_blocks: blocks per epoch: the paid seeds change, and the top are re-evaluated,
+        each epoch.
       burn_uid: the uid that takes all the weight when nobody earns.
       data_dir: where file-based data sets are (default: ``$HIVEJAX_DATA``).
     """
@@ -133,7 +141,7 @@ class Entry:
     fingerprint: str | None = None
     program: str | None = None
     priority_block: int | None = None
-    epoch: int | None = None
+    seed_block: int | None = None
     mean: float | None = None
     lower_bound: float | None = None
     reason: str | None = None
@@ -191,7 +199,7 @@ class Validator:
         out = {}
         for hotkey, c in sorted(self.chain.commitments().items()):
             try:
-                what = observe(self.ledger, hotkey, c.block, c.payload)
+                what = observe(self.ledger, hotkey, c.block, c.payload, self.chain.commitment_at)
                 if isinstance(what, Accepted):
                     self.ledger.record_reveal(hotkey, what.payload, what.priority_block, c.block)
             except Exception as e:  # one entry never stops the validator
@@ -202,9 +210,9 @@ class Validator:
 
     def _entries(
         self, observed, now: int
-    ) -> tuple[dict[str, Entry], dict[str, tuple[Decoded, str]]]:
-        """Entries for every hotkey at block ``now``, and ``(decoded, payload hash)`` of
-        those that revealed a program."""
+    ) -> tuple[dict[str, Entry], dict[str, tuple[Decoded, str, int]]]:
+        """Entries for every hotkey at block ``now``, and ``(decoded, payload hash, hash
+        block)`` of those that revealed a program."""
         entries, programs = {}, {}
         for hotkey, (uid, block, what) in observed.items():
             pending = isinstance(what, HashCommit) and now - block <= REVEAL_WINDOW
@@ -215,7 +223,11 @@ class Validator:
                     what.payload, self.protocol.task, self.protocol.version, self.config.spec
                 )
                 if isinstance(what_decoded, Decoded):
-                    programs[hotkey] = (what_decoded, hashlib.sha256(what.payload).hexdigest())
+                    programs[hotkey] = (
+                        what_decoded,
+                        hashlib.sha256(what.payload).hexdigest(),
+                        what.priority_block,
+                    )
                     entries[hotkey] = Entry(
                         hotkey, uid, block, "scored", priority_block=what.priority_block
                     )
@@ -243,6 +255,7 @@ class Validator:
             hotkeys,
         )
         by_program = {}  # canonical hash -> the program
+        first_seeds = {}  # canonical hash -> the block after its earliest hash commitment
         for hotkey, fp in zip(hotkeys, prints, strict=True):
             e = entries[hotkey]
             if fp is None:
@@ -251,8 +264,9 @@ class Validator:
             if fp.fingerprint is None:
                 entries[hotkey] = dataclasses.replace(e, reason=fp.reason)
                 continue
-            decoded, payload_hash = programs[hotkey]
+            decoded, payload_hash, hash_block = programs[hotkey]
             key = canonical_hash(spec, decoded.program)
+            first_seeds[key] = min(first_seeds.get(key, hash_block + 1), hash_block + 1)
             self.ledger.record(hotkey, fp.fingerprint, e.priority_block, payload_hash)
             entries[hotkey] = dataclasses.replace(
                 e,
@@ -261,7 +275,7 @@ class Validator:
                 priority_block=self.ledger.first_block(fp.fingerprint, hotkey),
             )
             by_program.setdefault(key, decoded.program)
-        scores = self._score(entries, by_program, epoch)
+        scores = self._score(entries, by_program, first_seeds, epoch * self.config.epoch_blocks)
         weights_set = self._set_weights(block, scores)
         report = Report(block, epoch, entries, scores, weights_set)
         self._write_status(report)
@@ -270,24 +284,25 @@ class Validator:
     def _evaluations(
         self, wanted: dict[str, int], by_program: dict, holders: dict[str, str]
     ) -> dict[str, Evaluation | None]:
-        """The stored or new evaluation of each ``program hash -> epoch`` in ``wanted``
-        (None where evaluating it raised; ``holders`` names its hotkeys in the log); the
-        missing ones of each epoch are evaluated as one batch and stored."""
+        """The stored or new evaluation of each ``program hash -> seed block`` in
+        ``wanted`` (None where evaluating it raised; ``holders`` names its hotkeys in the
+        log); the missing ones of each seed block are evaluated as one batch and stored."""
         version = self.protocol.version
+        hashes = {b: self.chain.block_hash(b) for b in set(wanted.values())}
         found = {
-            key: _from_ledger(self.ledger.get_evaluation(key, e, version))
-            for key, e in wanted.items()
+            key: _from_ledger(self.ledger.get_evaluation(key, hashes[b], version))
+            for key, b in wanted.items()
         }
         missing = sorted(key for key, ev in found.items() if ev is None)
-        for epoch in sorted({wanted[key] for key in missing}):
-            batch = [key for key in missing if wanted[key] == epoch]
-            log.info("evaluating %d program(s) on the seeds of epoch %d", len(batch), epoch)
+        for block in sorted({wanted[key] for key in missing}):
+            batch = [key for key in missing if wanted[key] == block]
+            log.info("evaluating %d program(s) on the seeds of block %d", len(batch), block)
             evaluations = _each(
                 "evaluating",
-                lambda programs, epoch=epoch: evaluate(
+                lambda programs, seeds=hashes[block]: evaluate(
                     self.protocol,
                     stack_programs(programs),
-                    epoch,
+                    seeds,
                     spec=self.config.spec,
                     data_dir=self.config.data_dir,
                 ),
@@ -296,7 +311,7 @@ class Validator:
             )
             for key, ev in zip(batch, evaluations, strict=True):
                 if ev is not None:
-                    self.ledger.put_evaluation(key, epoch, version, _to_ledger(ev))
+                    self.ledger.put_evaluation(key, hashes[block], version, _to_ledger(ev))
                 found[key] = ev
         return found
 
@@ -313,27 +328,32 @@ class Validator:
             for e in entries
         ]
 
-    def _score(self, entries: dict[str, Entry], by_program: dict, epoch: int) -> Scores:
-        """Evaluate what is missing (first epochs, then this epoch's top records), score,
-        and fill each scored entry of ``entries`` (in place) with its epoch, mean, bound and
-        reason; an entry whose evaluation raised becomes an ``"error"``."""
+    def _score(
+        self, entries: dict[str, Entry], by_program: dict, first_seeds: dict, epoch_start: int
+    ) -> Scores:
+        """Evaluate what is missing (each program on its first seeds, then the top records
+        on the paid seeds), score, and fill each scored entry of ``entries`` (in place)
+        with its seed block, mean, bound and reason; an entry whose evaluation raised
+        becomes an ``"error"``."""
         scored = {h: e for h, e in entries.items() if e.state == "scored"}
-        holders, first = {}, {}
+        holders = {}
         for e in scored.values():
             if e.program is not None:
                 holders[e.program] = ", ".join(filter(None, (holders.get(e.program), e.hotkey)))
-                start = min(e.priority_block // self.config.epoch_blocks, epoch)
-                first[e.program] = min(first.get(e.program, start), start)
         owners = {
             e.fingerprint: self.ledger.owner(e.fingerprint)
             for e in scored.values()
             if e.fingerprint
         }
+        first = {key: first_seeds[key] for key in holders}
         evaluations = self._evaluations(first, by_program, holders)
         self._fail(entries, scored, evaluations)
         shortlist = score(self._candidates(scored.values(), evaluations), owners)
         top = shortlist.ranking[: self.config.top]
-        current = self._evaluations({scored[h].program: epoch for h in top}, by_program, holders)
+        paid_block = max([epoch_start] + [first[scored[h].program] for h in top])
+        current = self._evaluations(
+            {scored[h].program: paid_block for h in top}, by_program, holders
+        )
         self._fail(entries, scored, current)
         top = [h for h in top if h in scored]
         final = score(self._candidates([scored[h] for h in top], current), owners)
@@ -341,11 +361,15 @@ class Validator:
         reasons |= {h: "outside_top" for h in shortlist.ranking[self.config.top :]}
         reasons |= final.reasons
         for hotkey, e in scored.items():
-            ev = current[e.program] if hotkey in top else evaluations.get(e.program)
+            paid = hotkey in top
+            ev = current[e.program] if paid else evaluations.get(e.program)
             if ev is not None:
                 stats = summarize(ev.improvements, self.protocol.confidence)
                 e = dataclasses.replace(
-                    e, epoch=ev.epoch, mean=stats["mean"], lower_bound=stats["lower_bound"]
+                    e,
+                    seed_block=paid_block if paid else first[e.program],
+                    mean=stats["mean"],
+                    lower_bound=stats["lower_bound"],
                 )
             entries[hotkey] = dataclasses.replace(e, reason=reasons.get(hotkey))
         weights = {e.uid: 0.0 for e in scored.values()} | final.weights
@@ -450,11 +474,11 @@ class Validator:
 
 
 def _to_ledger(evaluation: Evaluation) -> dict:
-    """An evaluation as the ledger stores it: JSON, in the layout of its first version."""
+    """An evaluation as the ledger stores it: JSON."""
     return {
         "improvements": list(evaluation.improvements),
         "broken": evaluation.broken,
-        "epoch": evaluation.epoch,
+        "seeds": evaluation.seeds,
     }
 
 
@@ -462,7 +486,7 @@ def _from_ledger(stored: dict | None) -> Evaluation | None:
     """A stored evaluation, which scores as it did when it was new (``None``: none stored)."""
     if stored is None:
         return None
-    return Evaluation(tuple(stored["improvements"]), stored["broken"], stored["epoch"])
+    return Evaluation(tuple(stored["improvements"]), stored["broken"], stored["seeds"])
 
 
 def _each(what: str, fn: Callable[[list], list], items: list, names: list[str]) -> list:
