@@ -17,6 +17,7 @@ Example:
 from hivejax._src.bench.baselines import INSTALL as BASELINE_INSTALL
 from hivejax._src.bench.device import POPULATIONS as DEVICE_POPULATIONS
 from hivejax._src.bench.device import device_check
+from hivejax._src.bench.interval import validator_interval
 from hivejax._src.bench.judged import judged_against_trained
 from hivejax._src.bench.memory import memory
 from hivejax._src.bench.nguyen import BUDGET as NGUYEN_BUDGET
@@ -74,4 +75,5 @@ __all__ = [
     "SOLVE_RUNS",
     "SOLVE_THRESHOLD",
     "throughput",
+    "validator_interval",
 ]

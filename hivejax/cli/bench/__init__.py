@@ -8,6 +8,7 @@ subcommands working.
 
 from hivejax.cli.bench import (
     device,
+    interval,
     judged,
     memory,
     nguyen,
@@ -25,6 +26,7 @@ WORKLOADS = {
     "memory": memory,
     "regression": regression,
     "nguyen": nguyen,
+    "interval": interval,
     "device": device,
 }
 DEFAULT = "throughput"
