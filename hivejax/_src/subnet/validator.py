@@ -38,7 +38,7 @@ Each interval (``Validator.step``):
    after each of them was committed, and changes its seeds every epoch: no program can be
    tuned to seeds it knew. A record holder past the ``top`` newest earns nothing
    (``"outside_top"``): with weights halving per record, the fourth would take under 7%.
-   Each evaluation is one vmapped batch of every program that needs it
+   Each evaluation is one vmapped batch of every program that needs it on the same seeds
    (``candidates.evaluate``, as a miner's decision); results are stored in the ledger per
    (program hash, seeds, protocol version), so a restarted validator repeats no
    evaluation, and an evaluation killed half-way stored nothing. The cost of an interval
@@ -345,7 +345,7 @@ class Validator:
             for e in scored.values()
             if e.fingerprint
         }
-        first = {key: first_seeds[key] for key in holders}
+        first = first_seeds  # the programs of ``holders``: each fingerprinted one
         evaluations = self._evaluations(first, by_program, holders)
         self._fail(entries, scored, evaluations)
         shortlist = score(self._candidates(scored.values(), evaluations), owners)
