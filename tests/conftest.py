@@ -105,12 +105,13 @@ def same_curve():
 @pytest.fixture(scope="session")
 def toy_run():
     """One finished ``toy.TOY`` run shared by the session: read it, don't write it (copy it
-    with ``shutil.copytree`` first)."""
+    with ``shutil.copytree`` first). One per xdist worker: two workers would otherwise write
+    the same directory at once (the second run loads the first's compiled steps)."""
     from toy import TOY
 
     from hivejax._src.run.loop import evolve
 
-    out = SCRATCH / "toy-run"
+    out = SCRATCH / f"toy-run-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
     if not (out / "summary.json").exists():
         evolve(TOY, out)
     return out
