@@ -505,6 +505,24 @@ def test_a_miner_publishes_only_a_program_that_would_lead(tmp_path, caplog, monk
     assert validator.step().scores.ranking == ("alice",)
 
 
+def test_a_miner_decides_on_the_chain_as_it_is_when_its_round_ends(tmp_path, monkeypatch, trained):
+    # while bob's round evolves, alice reveals the very program the round ends with
+    chain, validator = subnet(tmp_path / "v")
+
+    def search(self, k, chain_programs):
+        assert chain_programs == []  # the chain the round started from
+        publish(chain, validator, "alice", payload(builtin("lion")))
+        return builtin("lion")
+
+    monkeypatch.setattr(Miner, "_evolve", search)
+    monkeypatch.setattr("hivejax._src.subnet.miner.release_executables", lambda: None)
+    config = MinerConfig(protocol=PROTOCOL, population=8, generations=2)
+    bob = Miner(chain, "bob", tmp_path / "bob", config, sleep=lambda _: chain.advance(1))
+    decision = bob.step()
+    assert not decision["committed"] and decision["reason"] == "copy"
+    assert "bob" not in chain.commitments()
+
+
 PAID = {
     "lion": ((0.04, 0.05, 0.03, 0.04), (False, False, False, False)),
     "sgd_momentum": ((-0.02, 0.0, -0.1, 0.0), (False, False, True, False)),

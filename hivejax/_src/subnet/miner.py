@@ -8,15 +8,16 @@ Each round (``Miner.step``):
 2. **Evolve** (``run/loop.evolve``) for ``generations`` generations on the protocol's first
    cell (its data set, model and training), checkpointed every generation in
    ``rounds/<round>``: a miner killed mid-round resumes that round where it stopped.
-3. **Decide** as a validator would: the round's best and every program on chain are
-   evaluated together under the protocol on the seeds of the current epoch's first block
-   hash (``candidates.evaluate``; validators pay on seeds drawn after a program's hash, so a
+3. **Decide** as a validator would: the round's best and every program on chain (read
+   again: it may have changed while the round evolved) are evaluated together under the
+   protocol on the seeds of the current epoch's first block hash
+   (``candidates.evaluate``; validators pay on seeds drawn after a program's hash, so a
    miner decides on a sample of the same kind, not on the seeds it will be paid on),
    fingerprinted, made into candidates by the validator's own builder
    (``candidates.candidate``) and scored with ``scoring.score``, the best as the latest
-   comer. The miner publishes only if its best ranks first, that is beats the current leader
-   by the validator's margin with a lower bound above zero, and is not a copy of a program
-   already on chain (its own included). Every decision is logged.
+   comer. The miner publishes only if its best ranks first, that is beats the current
+   leader by the validator's margin with a lower bound above zero, and is not a copy of a
+   program already on chain (its own included). Every decision is logged.
 4. **Publish** with commit-reveal (``reveal``): the salted hash first, the reveal
    ``reveal_after`` blocks later, naming the hash's block (a validator that missed the
    hash reads it from the chain's history). The pending publication, salt included, is
@@ -252,9 +253,10 @@ class Miner:
         (``committed``, ``reason``, the best's ``formula`` and ``mean`` improvement)."""
         self.publish()
         k = self.state["round"]
-        chain_programs = self.on_chain()
-        best = self._evolve(k, chain_programs)
-        decision = self._decide(k, best, chain_programs)
+        best = self._evolve(k, self.on_chain())
+        # The chain as it is now, not as the round found it: a program revealed while the
+        # round evolved may be the round's best, and then publishing it would be a copy.
+        decision = self._decide(k, best, self.on_chain())
         release_executables()  # the round's own: a miner runs for days (see its docstring)
         self.state["round"] = k + 1
         self._save_state()
