@@ -15,8 +15,8 @@ from hivejax._src.evaluation.fingerprint import Fingerprint, fingerprint, finger
 from hivejax._src.subnet.chain import Chain, Commitment, Metagraph, Neuron
 from hivejax._src.subnet.commitment import Decoded, Rejected, decode, decode_for, encode
 from hivejax._src.subnet.connect import join, local_hotkey, open_chain
-from hivejax._src.subnet.copier import Copier, near_copy
 from hivejax._src.subnet.consensus import yuma
+from hivejax._src.subnet.copier import Copier, near_copy
 from hivejax._src.subnet.ledger import Ledger
 from hivejax._src.subnet.local_chain import LocalChain
 from hivejax._src.subnet.local_subnet import LocalSubnetConfig, run_local_subnet
