@@ -62,6 +62,7 @@ interval: every hotkey's state, the ranking and the weights.
 """
 
 import dataclasses
+import functools
 import hashlib
 import logging
 import os
@@ -186,6 +187,10 @@ class Validator:
         self.directory = pathlib.Path(directory)
         self.ledger = Ledger(self.directory / "ledger.sqlite")
         self._sleep = sleep
+        # The chain's past never changes: each block's hash and each (hotkey, block)
+        # commitment is read once, not every interval or poll (on bittensor, an RPC each).
+        self._block_hash = functools.lru_cache(maxsize=65536)(chain.block_hash)
+        self._commitment_at = functools.lru_cache(maxsize=65536)(chain.commitment_at)
 
     @property
     def protocol(self) -> Protocol:
@@ -199,7 +204,7 @@ class Validator:
         out = {}
         for hotkey, c in sorted(self.chain.commitments().items()):
             try:
-                what = observe(self.ledger, hotkey, c.block, c.payload, self.chain.commitment_at)
+                what = observe(self.ledger, hotkey, c.block, c.payload, self._commitment_at)
                 if isinstance(what, Accepted):
                     self.ledger.record_reveal(hotkey, what.payload, what.priority_block, c.block)
             except Exception as e:  # one entry never stops the validator
@@ -288,7 +293,7 @@ class Validator:
         ``wanted`` (None where evaluating it raised; ``holders`` names its hotkeys in the
         log); the missing ones of each seed block are evaluated as one batch and stored."""
         version = self.protocol.version
-        hashes = {b: self.chain.block_hash(b) for b in set(wanted.values())}
+        hashes = {b: self._block_hash(b) for b in set(wanted.values())}
         found = {
             key: _from_ledger(self.ledger.get_evaluation(key, hashes[b], version))
             for key, b in wanted.items()
@@ -329,12 +334,13 @@ class Validator:
         ]
 
     def _score(
-        self, entries: dict[str, Entry], by_program: dict, first_seeds: dict, epoch_start: int
+        self, entries: dict[str, Entry], by_program: dict, first: dict, epoch_start: int
     ) -> Scores:
         """Evaluate what is missing (each program on its first seeds, then the top records
         on the paid seeds), score, and fill each scored entry of ``entries`` (in place)
         with its seed block, mean, bound and reason; an entry whose evaluation raised
-        becomes an ``"error"``."""
+        becomes an ``"error"``. ``first`` gives each fingerprinted program's first seed
+        block: the block after its earliest hash."""
         scored = {h: e for h, e in entries.items() if e.state == "scored"}
         holders = {}
         for e in scored.values():
@@ -345,7 +351,6 @@ class Validator:
             for e in scored.values()
             if e.fingerprint
         }
-        first = first_seeds  # the programs of ``holders``: each fingerprinted one
         evaluations = self._evaluations(first, by_program, holders)
         self._fail(entries, scored, evaluations)
         shortlist = score(self._candidates(scored.values(), evaluations), owners)
