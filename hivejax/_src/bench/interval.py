@@ -16,6 +16,7 @@ The report counts the trainings of each interval (the ledger's rows), so the cos
 program is the figure to compare.
 """
 
+import itertools
 import pathlib
 import tempfile
 import time
@@ -33,10 +34,12 @@ from hivejax._src.tasks.registry import builtin, builtin_names
 def miner_programs(task: str, spec, count: int) -> list:
     """``count`` distinct programs of ``task``: its builtins, then near-copies of them."""
     originals = [builtin(n, spec) for n in builtin_names(task)]
+    copies = (
+        near_copy(spec, originals[i % len(originals)], 1e-3 * (1 + i))
+        for i in range(len(originals), 4 * count)
+    )
     programs = {}
-    for i in range(4 * count):
-        p = originals[i] if i < len(originals) else None
-        p = p or near_copy(spec, originals[i % len(originals)], 1e-3 * (1 + i))
+    for p in itertools.chain(originals, copies):
         if p is not None:  # None: Adam uses every constant slot
             programs.setdefault(canonical_hash(spec, p), p)  # swish and silu are one program
         if len(programs) == count:
