@@ -108,6 +108,22 @@ LOCAL += ["--generations", "2", "--interval", "3", "--no-progress"]
 LOCAL += ["--miner-programs", "builtin:lion", "builtin:sgd_momentum", "--copiers", "1"]
 
 
+def _wait_until_scored(status: pathlib.Path, hotkey: str, process, timeout=600.0) -> None:
+    """Wait until the validator's ``status.json`` shows ``hotkey``'s program scored."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            entry = json.loads(status.read_text())["entries"].get(hotkey, {})
+        except (OSError, ValueError, KeyError):
+            entry = {}
+        if entry.get("state") == "scored":
+            return
+        if process.poll() is not None:
+            raise AssertionError(f"process exited with {process.returncode}")
+        time.sleep(0.5)
+    raise AssertionError(f"{hotkey} not scored in {status} after {timeout} s")
+
+
 def _kill_all(directory: pathlib.Path, *processes) -> None:
     """Leave nothing running, whatever failed: the orchestrator and the neurons it started
     in their own sessions."""
@@ -139,6 +155,8 @@ def test_a_local_subnet_pays_the_better_miner_and_resumes_after_ctrl_c(tmp_path)
         # scored it and set weights (on the chain file, which the second run reads on).
         _wait_for(directory / "logs" / "miner-0.log", "revealed", 600, first)
         _wait_for(directory / "logs" / "validator-0.log", "set weights", 600, first)
+        # ... and the copier republished miner-0's program and the validator scored it
+        _wait_until_scored(directory / "validator-0" / "status.json", "local/copier-0", first)
         first.send_signal(signal.SIGINT)  # as Ctrl-C in its terminal
         _, err = first.communicate(timeout=120)
     finally:
