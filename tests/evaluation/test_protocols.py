@@ -95,11 +95,9 @@ def test_summary_is_mean_std_and_student_t_lower_bound():
 
 def test_broken_program_scores_zero_and_is_counted(monkeypatch):
     nan = float("nan")
-    fake = lambda task, programs, data, keys: (
-        np.array([[0.5], [nan], [0.7]], np.float32),
-        np.array([0.6, 0.6, 0.6], np.float32),
-    )
-    monkeypatch.setattr(protocols, "population_accuracies", fake)
+    fake = lambda task, programs, data, keys: np.array([[0.5], [nan], [0.7]], np.float32)
+    monkeypatch.setattr(protocols, "program_accuracies", fake)
+    monkeypatch.setattr(protocols.baselines, "baseline", lambda *a: np.array([0.6, 0.6, 0.6]))
     _, program = load_program("builtin:mse")
     r = run_protocol(TINY, program)
     [cell] = r["cells"]

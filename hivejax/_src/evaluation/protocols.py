@@ -4,7 +4,10 @@ A ``Protocol`` fixes everything that decides a program's score: the task (which 
 the program is), the cells (``(dataset, model)`` pairs it is trained on), how many seeds,
 and every number of the inner training run. ``run_protocol`` trains, on every cell and
 seed, one model with the program as its component and one with the hand-designed baseline
-under the same key, and reports the paired improvement (program minus baseline).
+under the same key, and reports the paired improvement (program minus baseline). The
+baseline's runs are trained once per cell and seeds in a process and reused
+(``baselines.py``): a validator that scores a second program on seeds it has scored
+before trains only the program, and the scores are those of training it afresh.
 
 Versioning: a protocol's ``version`` is the first 12 hex digits of the SHA-256 of its
 canonical JSON (``Protocol.content``: the task, the cells and every number, keys sorted,
@@ -46,7 +49,8 @@ import re
 
 import numpy as np
 
-from hivejax._src.evaluation.scores import improvement, population_accuracies, summarize
+from hivejax._src.evaluation import baselines
+from hivejax._src.evaluation.scores import improvement, program_accuracies, summarize
 from hivejax._src.program.program import Program, ProgramSpec, pad_population, stack_programs
 from hivejax._src.tasks.base import seed_keys
 from hivejax._src.tasks.data import check_dataset_name, load_dataset
@@ -211,11 +215,11 @@ def population_improvements(
 
     The same numbers as ``run_protocol``'s (cell by cell, seeds within each), for every
     program of ``programs`` (leaves ``[P, ...]``) at once: one vmapped batch per cell, the
-    baseline trained once per key. The population is padded to a power of two
-    (``program.pad_population``), so callers whose population size varies, such as a
-    validator, compile once per size bucket; one program is a bucket of its own, as a
-    validator trains each new program on the seeds after its own hash, and padding it
-    would train copies of it.
+    baseline trained once per cell and seeds in the process (``baselines.py``). The
+    population is padded to a power of two (``program.pad_population``), so callers whose
+    population size varies, such as a validator, compile once per size bucket; one program
+    is a bucket of its own, as a validator trains each new program on the seeds after its
+    own hash, and padding it would train copies of it.
     """
     padded, size = pad_population(programs, minimum=1)
     gains, broken = [], []
@@ -227,8 +231,11 @@ def population_improvements(
 
 
 def _cell_accuracies(protocol, programs, epoch, spec, interpreter, data_dir):
-    """Per cell ``(dataset, model, programs' accuracies [S, P], baseline's [S])``, float64."""
-    keys = seed_keys(seed_values(protocol, epoch))
+    """Per cell ``(dataset, model, programs' accuracies [S, P], baseline's [S])``, float64.
+
+    The baseline comes from ``baselines.baseline``: trained once per cell and seeds."""
+    seeds = seed_values(protocol, epoch)
+    keys = seed_keys(seeds)
     extra = {"spec": spec} if spec is not None else {}
     datasets = {}
     for dataset, model in protocol.cells:
@@ -238,10 +245,11 @@ def _cell_accuracies(protocol, programs, epoch, spec, interpreter, data_dir):
         if dataset not in datasets:
             datasets[dataset] = load_dataset(dataset, data_dir)
         try:  # training checks the model against the data's shape; say which cell failed
-            prog, base = population_accuracies(task, programs, datasets[dataset], keys)
+            prog = program_accuracies(task, programs, datasets[dataset], keys)
+            base = baselines.baseline(task, datasets[dataset], seeds)
         except ValueError as e:
             raise ValueError(f"protocol {protocol.name}, cell {dataset}/{model}: {e}") from None
-        yield dataset, model, np.asarray(prog, np.float64), np.asarray(base, np.float64)
+        yield dataset, model, np.asarray(prog, np.float64), base
 
 
 SEARCH_TRAIN = TrainConfig(steps=400, batch_size=100, learning_rate=3e-3, validation=0.25)

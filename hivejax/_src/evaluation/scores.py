@@ -5,7 +5,8 @@
   it never wins a tournament and never displaces anything.
 - **Paired scoring** trains one model with the program and one with the baseline under
   each key (``paired_accuracies``; ``population_accuracies`` for many programs at once,
-  vmapped over the keys), so a seed's luck cancels in their difference. A broken run
+  vmapped over the keys; the programs' and the baseline's runs are two computations, so
+  the baseline can be reused), so a seed's luck cancels in their difference. A broken run
   counts as accuracy 0 in the improvement (``improvement``) and is flagged.
 - **Statistics** over a sample of paired improvements (``summarize``): the mean, the
   standard deviation with ``ddof=1`` (the sample estimate; ``None`` for one value), and a
@@ -51,16 +52,27 @@ def fitness_from_accuracy(accuracy: jax.Array) -> jax.Array:
 
 
 @functools.partial(jax.jit, static_argnums=0)
+def program_accuracies(task, programs: Program, data: Dataset, keys: jax.Array) -> jax.Array:
+    """Scores ``[S, P]`` of a population (leaves ``[P, ...]``) under each of the keys
+    ``[S]``; NaN where a program broke."""
+    return jax.vmap(lambda key: task.score(programs, data, key))(keys)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def baseline_accuracies(task, data: Dataset, keys: jax.Array) -> jax.Array:
+    """Scores ``[S]`` of ``task``'s baseline under each of the keys ``[S]``.
+
+    Its own computation, not a part of the programs': the numbers are the same (the
+    baseline's run shares nothing with theirs), and a caller that already has the
+    baseline for these keys (``evaluation/baselines.py``) trains only the programs."""
+    return jax.vmap(lambda key: task.baseline_score(data, key)[0])(keys)
+
+
 def population_accuracies(task, programs: Program, data: Dataset, keys: jax.Array):
-    """Scores ``[S, P]`` of a population (leaves ``[P, ...]``) and ``[S]`` of ``task``'s
-    baseline under each of the keys ``[S]``: for a training task, accuracies of every
-    program and the baseline trained from the same initialisation on the same batches.
-    NaN where a program broke."""
-
-    def one_key(key):
-        return task.score(programs, data, key), task.baseline_score(data, key)[0]
-
-    return jax.vmap(one_key)(keys)
+    """Scores ``[S, P]`` of a population and ``[S]`` of ``task``'s baseline under each of the
+    keys ``[S]``: for a training task, accuracies of every program and the baseline trained
+    from the same initialisation on the same batches. NaN where a program broke."""
+    return program_accuracies(task, programs, data, keys), baseline_accuracies(task, data, keys)
 
 
 def paired_accuracies(task, program: Program, data: Dataset, keys: jax.Array):
