@@ -26,7 +26,7 @@ from hivejax._src.bench.nguyen import PROBLEMS as NGUYEN_PROBLEMS
 from hivejax._src.bench.nguyen import QUICK as NGUYEN_QUICK
 from hivejax._src.bench.nguyen import SEEDS as NGUYEN_SEEDS
 from hivejax._src.bench.nguyen import THRESHOLD as NGUYEN_THRESHOLD
-from hivejax._src.bench.ranking import ranking
+from hivejax._src.bench.ranking import ranking, search_candidates
 from hivejax._src.bench.regression import MAX_SECONDS as GP_OPS_MAX_SECONDS
 from hivejax._src.bench.regression import POINTS as GP_OPS_POINTS
 from hivejax._src.bench.regression import POPULATIONS as GP_OPS_POPULATIONS
@@ -66,6 +66,7 @@ __all__ = [
     "recovered",
     "require_baseline",
     "search_against_random",
+    "search_candidates",
     "SEARCH_BUDGETS",
     "sharded_throughput",
     "SOLVE_BUDGET",

@@ -130,3 +130,26 @@ def test_make_model_errors():
     with pytest.raises(ValueError, match="got 0 and 128"):
         make_model("mlp", 0)
     assert isinstance(make_model("cnn2d", 10, activation=nn.gelu), nn.Module)
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_cnn1d_as_matmuls_is_the_same_network(channels):
+    # The same parameters from the same key, and the same function up to rounding.
+    x = _inputs((3, 40, channels))
+    xla, matmul = (make_model("cnn1d", 10, conv=conv) for conv in ("xla", "matmul"))
+
+    @jax.jit
+    def run(key):
+        params = xla.init(key, x)
+        return params, matmul.init(key, x), xla.apply(params, x), matmul.apply(params, x)
+
+    params, params_matmul, logits, logits_matmul = run(jax.random.key(3))
+    assert jax.tree.structure(params) == jax.tree.structure(params_matmul)
+    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(params_matmul), strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(logits_matmul, logits, rtol=1e-4, atol=1e-5)
+
+
+def test_an_unknown_convolution_is_refused():
+    with pytest.raises(ValueError, match="choose one of xla, matmul"):
+        make_model("cnn1d", 10, conv="fft")

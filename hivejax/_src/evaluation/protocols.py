@@ -109,6 +109,8 @@ class Protocol:
         d["cells"] = [list(c) for c in self.cells]
         d["learning_rate"] = float(self.train.learning_rate)
         d["validation"] = float(self.train.validation)
+        if self.train.conv != "xla":  # added later: published versions stay as they were
+            d["conv"] = self.train.conv
         return d
 
     @property
