@@ -15,6 +15,9 @@ import pytest
 from toy import TOY
 
 import hivejax as hj
+from hivejax._src.program.canonical import canonical_hash
+from hivejax._src.program.formats import from_json
+from hivejax._src.run.finish import finalists
 from hivejax._src.run.loop import TIMINGS
 
 
@@ -73,6 +76,15 @@ def test_a_run_writes_its_files_and_repeats_exactly(tmp_path):
     front = summary["front"]
     assert front and [e["accuracy"] for e in front] == sorted({e["accuracy"] for e in front})
     assert [e["live_length"] for e in front] == sorted({e["live_length"] for e in front})
+    # The funnel's rows carry their programs: the run's finalists, its best first.
+    spec, _ = hj.load_program(str(tmp_path / "a" / "best.json"))
+    rows = summary["funnel"]["candidates"]
+    assert len(rows) == TOY.finish.funnel
+    assert all(canonical_hash(spec, from_json(r["program"])[1]) == r["hash"] for r in rows)
+    hashes = [canonical_hash(spec, p) for p in finalists(tmp_path / "a", spec)]
+    chosen = summary["funnel"]["chosen"]["hash"]
+    assert hashes == [chosen] + [r["hash"] for r in rows if r["hash"] != chosen]
+    assert hashes[0] == summary["best_hash"]
 
 
 @pytest.mark.slow  # the plain layout is another program spec: every step compiles anew

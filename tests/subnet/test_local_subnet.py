@@ -43,6 +43,11 @@ def run_cli(capsys, *argv):
             2,
             "population must be at least 2",
         ),
+        (
+            ["subnet", "miner", "--out", "m", "--finalists", "0"],
+            2,
+            "finalists must be a positive integer",
+        ),
         (["subnet", "local", "--miners", "1", "--miner-programs", "a", "b"], 2, "2 miner programs"),
         (["subnet", "miner", "--out", "m", "--seed-programs", "builtin:nope"], 2, "nope"),
     ],

@@ -453,16 +453,16 @@ def test_weights_are_retried_with_backoff_and_rate_limited(tmp_path):
 def best_of_seeds(trained: dict, searched: dict):
     """``Miner._evolve`` for a search that finds nothing better than what it starts from: the
     round's seed programs as the miner hands them to ``evolve`` (the user's, then those on
-    chain), the best of them by their results in ``trained``. It records in ``searched`` the
-    hotkeys on chain each round started from. A real round compiles a search of its own, for
-    minutes; ``test_local_subnet`` runs those."""
+    chain), the best of them by their results in ``trained`` its one finalist. It records in
+    ``searched`` the hotkeys on chain each round started from. A real round compiles a
+    search of its own, for minutes; ``test_local_subnet`` runs those."""
     results = {formula(SPEC, builtin(name)): ev.improvements for name, ev in trained.items()}
 
     def search(self, k, chain_programs):
         searched.setdefault(self.hotkey, []).append([c.hotkey for c in chain_programs])
         paths = self._seed_files(self.directory / "rounds" / f"{k:05d}", chain_programs)
         programs = [load_program(path, SPEC)[1] for path in paths]
-        return max(programs, key=lambda p: np.mean(results[formula(SPEC, p)]))
+        return [max(programs, key=lambda p: np.mean(results[formula(SPEC, p)]))]
 
     return search
 
@@ -512,7 +512,7 @@ def test_a_miner_decides_on_the_chain_as_it_is_when_its_round_ends(tmp_path, mon
     def search(self, k, chain_programs):
         assert chain_programs == []  # the chain the round started from
         publish(chain, validator, "alice", payload(builtin("lion")))
-        return builtin("lion")
+        return [builtin("lion")]
 
     monkeypatch.setattr(Miner, "_evolve", search)
     monkeypatch.setattr("hivejax._src.subnet.miner.release_executables", lambda: None)
@@ -523,18 +523,23 @@ def test_a_miner_decides_on_the_chain_as_it_is_when_its_round_ends(tmp_path, mon
     assert "bob" not in chain.commitments()
 
 
+SIGN_DESCENT = make_program(SPEC, [("r0", "sign", "g", "g")])
 PAID = {
     "lion": ((0.04, 0.05, 0.03, 0.04), (False, False, False, False)),
     "sgd_momentum": ((-0.02, 0.0, -0.1, 0.0), (False, False, True, False)),
+    "sign_descent": ((0.06, 0.07, 0.05, 0.06), (False, False, False, False)),
 }
-"""Made-up improvements and broken flags per run of two programs: a leader, and a loser
-whose third run broke."""
+"""Made-up improvements and broken flags per run of three programs: a leader, a loser
+whose third run broke, and one that beats the leader by 0.02 (``SIGN_DESCENT``)."""
 
 
 def made_up_improvements(protocol, programs, epoch, *, spec, data_dir):
     """``protocols.population_improvements`` without training: ``PAID``'s results, by
     formula, whatever the protocol and epoch."""
-    by_formula = {formula(SPEC, builtin(name)): result for name, result in PAID.items()}
+    named = {name: builtin(name) for name in ("lion", "sgd_momentum")}
+    by_formula = {
+        formula(SPEC, named.get(name, SIGN_DESCENT)): result for name, result in PAID.items()
+    }
     n = int(np.shape(programs.length)[0])
     results = [
         by_formula[formula(spec, jax.tree.map(lambda x, i=i: x[i], programs))] for i in range(n)
@@ -564,14 +569,14 @@ def test_a_miner_decides_on_the_candidates_a_validator_scores(tmp_path, monkeypa
         chain.advance(1)
 
     alice = Miner(chain, "alice", tmp_path / "alice", MinerConfig(protocol=PROTOCOL), sleep=wait)
-    assert alice._decide(0, builtin("lion"), [])["committed"]
-    new = scored["miner"][NEW]  # the round's best, dated after everything on chain
+    assert alice._decide(0, [builtin("lion")], [])["committed"]
+    new = scored["miner"][NEW]  # the round's finalist, dated after everything on chain
     assert new.uid == -1 and new.priority_block == chain.block() + 1
     assert new.improvements == PAID["lion"][0] and not new.broken
     alice.publish()
     publish(chain, validator, "bob", payload(builtin("sgd_momentum")))
     validator.step()
-    assert alice._decide(1, builtin("lion"), alice.on_chain())["reason"] == "already published"
+    assert alice._decide(1, [builtin("lion")], alice.on_chain())["reason"] == "already published"
 
     mine, theirs = scored["miner"], scored["validator"]
     assert mine["alice"] == theirs["alice"]  # her own program: dated by its hash, as theirs
@@ -583,3 +588,45 @@ def test_a_miner_decides_on_the_candidates_a_validator_scores(tmp_path, monkeypa
     assert mine["bob"] == dataclasses.replace(
         theirs["bob"], priority_block=mine["bob"].priority_block
     )
+
+
+def test_a_miner_publishes_a_finalist_when_its_best_is_a_copy(tmp_path, monkeypatch):
+    """The round's best is a copy of the leader on chain, and two finalists are one program:
+    the miner publishes the finalist that beats the leader, having scored each program
+    once."""
+    monkeypatch.setattr(
+        "hivejax._src.subnet.candidates.population_improvements", made_up_improvements
+    )
+    chain, validator = subnet(tmp_path)
+    publish(chain, validator, "alice", payload(builtin("lion")))
+    bob = Miner(chain, "bob", tmp_path / "bob", MinerConfig(protocol=PROTOCOL))
+    copies = lion_copies()
+    finalists = [copies["dead_code"], copies["renamed"], SIGN_DESCENT]
+    decision = bob._decide(0, finalists, bob.on_chain())
+    assert decision["committed"] and decision["reason"] == "beats alice by the margin"
+    assert decision["formula"] == formula(SPEC, SIGN_DESCENT)
+    assert decision["mean"] == pytest.approx(np.mean(PAID["sign_descent"][0]))
+    assert decision["finalists"] == 2  # Lion renamed is Lion with dead code: one program
+    assert decision["seconds"] >= 0
+    assert bob.state["publish"]["payload"] == payload(SIGN_DESCENT).hex()
+    # Alone, the best is a copy and nothing is published.
+    alone = bob._decide(1, finalists[:1], bob.on_chain())
+    assert not alone["committed"] and alone["reason"] == "copy" and alone["finalists"] == 1
+    assert bob.state["publish"]["payload"] == payload(SIGN_DESCENT).hex()
+
+
+def test_a_miner_publishes_the_finalist_that_would_lead_not_its_best(tmp_path, trained):
+    # the funnel chose heavy-ball SGD on the search's keys; under the protocol it loses
+    chain = MemoryChain()
+    chain.register("alice")
+    config = MinerConfig(protocol=PROTOCOL)
+    alice = Miner(chain, "alice", tmp_path, config, sleep=lambda _: chain.advance(1))
+    finalists = [builtin("sgd_momentum"), builtin("lion")]  # one batch of two, as `trained`
+    decision = alice._decide(0, finalists, [])
+    assert decision["committed"] and decision["reason"] == "leads"
+    assert decision["formula"] == formula(SPEC, builtin("lion"))
+    assert decision["finalists"] == 2 and decision["seconds"] > 0
+    assert decision["mean"] > 0.02  # Lion's gain on another epoch's seeds
+    alice.publish()
+    (published,) = alice.on_chain()
+    assert formula(SPEC, published.program) == formula(SPEC, builtin("lion"))

@@ -8,9 +8,14 @@ those becomes the run's best; ``summary.json`` keeps both its search score and i
 fresh-key score. Only then is it scored on held-out data (for a training task, trained on
 the whole training set and scored on test), paired with the task's baseline on other
 fresh keys.
+
+The funnel's report in ``summary.json`` keeps every candidate with its program, so a
+caller can take the run's finalists rather than its best alone (``finalists``: a miner
+scores them under the validators' protocol).
 """
 
 import dataclasses
+import os
 import time
 
 import jax
@@ -19,11 +24,13 @@ import numpy as np
 from hivejax._src.evaluation.protocols import get_protocol
 from hivejax._src.evaluation.scores import paired_scores, population_accuracies
 from hivejax._src.interpret import dispatch
-from hivejax._src.io.program_io import canonical_record
-from hivejax._src.program.canonical import canonical_hash
-from hivejax._src.program.program import Program, stack_programs
+from hivejax._src.io.program_io import canonical_record, load_program
+from hivejax._src.program.canonical import canonicalize, hash_of_canonical
+from hivejax._src.program.formats import DecodeError, from_json, to_json
+from hivejax._src.program.program import Program, ProgramSpec, stack_programs
 from hivejax._src.run import pareto
 from hivejax._src.run.config import EvolveConfig, config_dict
+from hivejax._src.run.run_dir import BEST, SUMMARY, RunDir
 from hivejax._src.run.setup import Run
 from hivejax._src.search.generation import best_of, flatten_islands
 from hivejax._src.search.tuning import tune_elites
@@ -94,7 +101,9 @@ def _funnel(run: Run, best: Program, best_fitness) -> tuple[Program, float | Non
     full-budget programs of the final population, distinct by canonical hash, at most
     ``funnel`` of them. Each is scored under ``final_seeds`` fresh keys, on the same
     validation split, beside the baseline; the highest mean wins (a broken run counts 0).
-    With no full-budget candidate the report is None and ``best`` stays.
+    The report's ``candidates`` rows hold each one's hash, scores and ``program`` (its
+    canonical form as ``formats.to_json`` writes it). With no full-budget candidate the
+    report is None and ``best`` stays.
     """
     config, task = run.config, run.task
     programs, fitness = jax.device_get((run.states.population, run.states.fitness))
@@ -108,24 +117,46 @@ def _funnel(run: Run, best: Program, best_fitness) -> tuple[Program, float | Non
     for program, f in pool:
         if len(chosen) == config.finish.funnel:
             break
-        h = canonical_hash(task.spec, program)
+        canonical = canonicalize(task.spec, program)
+        h = hash_of_canonical(task.spec, canonical)
         if f <= 0 and h not in hashes:
-            chosen.append((program, -f, h))
+            chosen.append((program, -f, h, to_json(task.spec, canonical)))
             hashes.add(h)
     if not chosen:
         return best, None, None
     seeds = range(FUNNEL_SEEDS, FUNNEL_SEEDS + config.finish.final_seeds)
-    stacked = stack_programs([program for program, _, _ in chosen])
+    stacked = stack_programs([program for program, *_ in chosen])
     scores, baseline = population_accuracies(task, stacked, run.data, seed_keys(seeds))
     scores, baseline = jax.device_get((scores, baseline))
     fresh = np.nan_to_num(np.asarray(scores, np.float64), nan=0.0).mean(axis=0)
     rows = [
-        {"hash": h, "search": search, "fresh": float(f)}
-        for (_, search, h), f in zip(chosen, fresh, strict=True)
+        {"hash": h, "search": search, "fresh": float(f), "program": doc}
+        for (_, search, h, doc), f in zip(chosen, fresh, strict=True)
     ]
     i = int(np.argmax(fresh))
     report = {"seeds": list(seeds), "baseline_fresh": float(np.mean(baseline)), "chosen": rows[i]}
     return chosen[i][0], chosen[i][1], report | {"candidates": rows}
+
+
+def finalists(out: str | os.PathLike, spec: ProgramSpec) -> list[Program]:
+    """A finished run's finalists: its best (``best.json``), then the funnel's other
+    candidates in the funnel's order, distinct by canonical hash; the best alone when the
+    summary has no funnel. ``DecodeError`` if a program does not fit ``spec``."""
+    run_dir = RunDir(out, writer=False)
+    best_doc, summary = run_dir.read_json(BEST), run_dir.read_json(SUMMARY)
+    if best_doc is None or summary is None:
+        raise ValueError(f"{run_dir.path} holds no finished run ({BEST}, {SUMMARY})")
+    programs, hashes = [load_program(run_dir.path / BEST, spec)[1]], {best_doc["hash"]}
+    for row in (summary["funnel"] or {}).get("candidates", []):
+        # A summary written before the rows held their programs offers only its best.
+        if row["hash"] in hashes or "program" not in row:
+            continue
+        got, program = from_json(row["program"])
+        if got != spec:
+            raise DecodeError(f"{run_dir.path / SUMMARY}: a finalist's shape {got} is not {spec}")
+        programs.append(program)
+        hashes.add(row["hash"])
+    return programs
 
 
 def _front(task: Task, states) -> list[dict]:

@@ -6,8 +6,8 @@ reason the probe gave), since when (its priority block) and how well (its paired
 improvements over the baseline, one per cell and seed of one epoch, and whether its
 training broke on any of them).
 
-The validator builds candidates to pay miners; a miner builds them to decide whether its
-round's best would rank first, and publishes only then. The miner's decision is worth
+The validator builds candidates to pay miners; a miner builds them to decide whether one
+of its round's finalists would rank first, and publishes only then. The miner's decision is worth
 something only if it is the validator's: improvements converted another way, or a broken
 flag read from one run on one side and from all of them on the other, would make a miner
 publish programs no validator pays, or hold back ones that would lead. So both neurons

@@ -8,16 +8,24 @@ Each round (``Miner.step``):
 2. **Evolve** (``run/loop.evolve``) for ``generations`` generations on the protocol's first
    cell (its data set, model and training), checkpointed every generation in
    ``rounds/<round>``: a miner killed mid-round resumes that round where it stopped.
-3. **Decide** as a validator would: the round's best and every program on chain (read
-   again: it may have changed while the round evolved) are evaluated together under the
-   protocol on the seeds of the current epoch's first block hash
-   (``candidates.evaluate``; validators pay on seeds drawn after a program's hash, so a
-   miner decides on a sample of the same kind, not on the seeds it will be paid on),
-   fingerprinted, made into candidates by the validator's own builder
-   (``candidates.candidate``) and scored with ``scoring.score``, the best as the latest
-   comer. The miner publishes only if its best ranks first, that is beats the current
-   leader by the validator's margin with a lower bound above zero, and is not a copy of a
-   program already on chain (its own included). Every decision is logged.
+3. **Decide** as a validator would, over the round's **finalists**: its best and the
+   funnel's other candidates (``run/finish.finalists``, at most ``finalists`` of them).
+   They and every program on chain (read again: it may have changed while the round
+   evolved) are evaluated together under the protocol on the seeds of the current epoch's
+   first block hash, in one vmapped batch (``candidates.evaluate``; validators pay on seeds
+   drawn after a program's hash, so a miner decides on a sample of the same kind, not on
+   the seeds it will be paid on), fingerprinted, made into candidates by the validator's
+   own builder (``candidates.candidate``) and scored with ``scoring.score``. Each finalist
+   is scored alone against the chain, as the latest comer (finalists never compete with
+   one another for priority; copies of one another count once). A finalist clears the
+   validators' rule if it ranks first, that is beats the current leader by the
+   validator's margin with a lower bound above zero, is not a copy of a program already
+   on chain (the miner's own included), and fits a reveal; the miner publishes the one
+   with the highest mean improvement among those, or nothing. A finalist other than the
+   run's best can so be published when the best does not clear the rule: the funnel
+   chose the best on the search's data, the validators pay on theirs. The cost is one
+   evaluation of finalists and programs on chain under the protocol per round (logged
+   with every decision).
 4. **Publish** with commit-reveal (``reveal``): the salted hash first, the reveal
    ``reveal_after`` blocks later, naming the hash's block (a validator that missed the
    hash reads it from the chain's history). The pending publication, salt included, is
@@ -52,6 +60,7 @@ from hivejax._src.program.formats import to_json
 from hivejax._src.program.formula import formula
 from hivejax._src.program.program import Program, stack_programs
 from hivejax._src.run.config import EvolveConfig, FinishConfig, resume_config
+from hivejax._src.run.finish import finalists
 from hivejax._src.run.loop import evolve
 from hivejax._src.search.strategy import SearchConfig
 from hivejax._src.subnet import rules
@@ -67,15 +76,15 @@ from hivejax._src.subnet.reveal import (
     parse,
 )
 from hivejax._src.subnet.rules import ChainError
-from hivejax._src.subnet.scoring import score
+from hivejax._src.subnet.scoring import Candidate, Scores, score
 from hivejax._src.tasks.registry import task_type
 
 log = logging.getLogger("hivejax.miner")
 
 STATE = "miner.json"
 STATE_VERSION = 1
-NEW = "(this round's best)"
-"""The hotkey the round's best stands under in the miner's own scoring."""
+NEW = "(this round's finalist)"
+"""The hotkey each of the round's finalists stands under in the miner's own scoring."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +95,9 @@ class MinerConfig:
       protocol: the validators' protocol: the miner searches on its first cell and decides
         under all of it.
       population, generations: the size of each round's evolution.
+      finalists: how many of each round's best programs (the fresh-key funnel's
+        candidates, its winner first) are scored under the protocol to decide what to
+        publish.
       seed: the first round's search seed (round ``k`` uses ``seed + k``).
       seed_programs: programs (paths or ``builtin:NAME``) every round starts from, with
         those on chain.
@@ -98,6 +110,7 @@ class MinerConfig:
     protocol: Protocol = dataclasses.field(default_factory=lambda: validator_protocol("loss"))
     population: int = 64
     generations: int = 10
+    finalists: int = 4
     seed: int = 0
     seed_programs: tuple[str, ...] = ()
     reveal_after: int = 3
@@ -108,7 +121,7 @@ class MinerConfig:
     def __post_init__(self):
         if not isinstance(self.protocol, Protocol):
             raise ValueError(f"protocol must be a Protocol, got {self.protocol!r}")
-        for name in ("reveal_after", "refresh_blocks", "epoch_blocks"):
+        for name in ("finalists", "reveal_after", "refresh_blocks", "epoch_blocks"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -135,7 +148,8 @@ class MinerConfig:
             checkpoint_every=1,
             keep_checkpoints=1,
             search=SearchConfig(seed_programs=seed_programs),
-            finish=FinishConfig(final_seeds=1),
+            # the funnel's candidates are the round's finalists: at least as many as asked
+            finish=FinishConfig(final_seeds=1, funnel=max(FinishConfig.funnel, self.finalists)),
         )
 
 
@@ -249,24 +263,27 @@ class Miner:
     # --- one round ---
 
     def step(self) -> dict:
-        """One round: publish what is pending, evolve, decide, publish. Returns the decision
-        (``committed``, ``reason``, the best's ``formula`` and ``mean`` improvement)."""
+        """One round: publish what is pending, evolve, decide, publish. Returns the decision:
+        ``committed``, ``reason``, the ``formula`` and ``mean`` improvement of the finalist
+        published (else of the round's best), how many ``finalists`` were scored and the
+        ``seconds`` their evaluation with the programs on chain took."""
         self.publish()
         k = self.state["round"]
-        best = self._evolve(k, self.on_chain())
+        programs = self._evolve(k, self.on_chain())
         # The chain as it is now, not as the round found it: a program revealed while the
-        # round evolved may be the round's best, and then publishing it would be a copy.
-        decision = self._decide(k, best, self.on_chain())
+        # round evolved may be a finalist, and then publishing it would be a copy.
+        decision = self._decide(k, programs, self.on_chain())
         release_executables()  # the round's own: a miner runs for days (see its docstring)
         self.state["round"] = k + 1
         self._save_state()
         self.publish()
         return decision
 
-    def _evolve(self, k: int, chain_programs: list[OnChain]) -> Program:
+    def _evolve(self, k: int, chain_programs: list[OnChain]) -> list[Program]:
+        """Round ``k``'s finalists, its best first, evolving (or resuming) it if need be."""
         out = self.directory / "rounds" / f"{k:05d}"
         if (out / "summary.json").exists():
-            return load_program(out / "best.json", self.config.spec)[1]
+            return finalists(out, self.config.spec)[: self.config.finalists]
         try:
             config = resume_config(out)
             resume = True
@@ -285,7 +302,7 @@ class Miner:
                 len(config.search.seed_programs),
             )
         evolve(config, out, resume=resume, data_dir=self.config.data_dir)
-        return load_program(out / "best.json", self.config.spec)[1]
+        return finalists(out, self.config.spec)[: self.config.finalists]
 
     def _seed_files(self, out: pathlib.Path, chain_programs: list[OnChain]) -> tuple[str, ...]:
         """The round's seed programs: the user's, then those on chain, as files of the round."""
@@ -308,10 +325,13 @@ class Miner:
             return pub["hash_block"]
         return c.block
 
-    def _decide(self, k: int, best: Program, chain_programs: list[OnChain]) -> dict:
-        spec, block = self.config.spec, self.chain.block()
+    def _decide(self, k: int, programs: list[Program], chain_programs: list[OnChain]) -> dict:
+        """Score the finalists ``programs`` (the round's best first) with the programs on
+        chain as a validator would, and make the best one that would lead the publication."""
+        spec, block, n = self.config.spec, self.chain.block(), len(programs)
         epoch_start = block // self.config.epoch_blocks * self.config.epoch_blocks
-        population = stack_programs([best] + [c.program for c in chain_programs])
+        population = stack_programs(programs + [c.program for c in chain_programs])
+        t = time.perf_counter()
         evaluations = evaluate(
             self.protocol,
             population,
@@ -319,44 +339,89 @@ class Miner:
             spec=spec,
             data_dir=self.config.data_dir,
         )
+        seconds = time.perf_counter() - t
         prints = fingerprints(self.protocol.task, spec, population)
-        pub = self.state["publish"]
-        entrants = [(NEW, -1, block + 1)] + [
-            (c.hotkey, c.uid, self._priority(c)) for c in chain_programs
+        log.info(
+            "round %d: trained %d finalist(s) and %d program(s) on chain under %s in %.1f s",
+            k,
+            n,
+            len(chain_programs),
+            self.protocol.name,
+            seconds,
+        )
+        chain = [
+            candidate(c.hotkey, c.uid, fp, self._priority(c), ev)
+            for c, fp, ev in zip(chain_programs, prints[n:], evaluations[n:], strict=True)
         ]
-        candidates = [
-            candidate(hotkey, uid, fp, priority, ev)
-            for (hotkey, uid, priority), fp, ev in zip(entrants, prints, evaluations, strict=True)
-        ]
-        scores = score(candidates)
-        text = formula(spec, best)
-        mean = float(np.mean(evaluations[0].improvements))
-        leader = next((h for h in scores.ranking if h != NEW), None)
-        data = encode(self.protocol.task, self.protocol.version, spec, best)
-        if scores.ranking[:1] == (NEW,) and len(data) > MAX_REVEALED:
-            reason = f"its commitment takes {len(data)} bytes, a reveal holds {MAX_REVEALED}"
-            log.info("round %d: not publishing %s: %s", k, text, reason)
-            return {"committed": False, "reason": reason, "formula": text, "mean": mean}
-        if scores.ranking[:1] == (NEW,):
-            reason = "leads" if leader is None else f"beats {leader} by the margin"
+        scored, seen = [], set()
+        for i in range(n):  # each alone against the chain, as the latest comer
+            if prints[i].fingerprint is not None and prints[i].fingerprint in seen:
+                continue  # a copy of an earlier finalist
+            seen.add(prints[i].fingerprint)
+            new = candidate(NEW, -1, prints[i], block + 1, evaluations[i])
+            scored.append(self._finalist(programs[i], new, score([new, *chain])))
+        cleared = [f for f in scored if f["leads"] and len(f["data"]) <= MAX_REVEALED]
+        chosen = max(cleared, key=lambda f: f["mean"]) if cleared else scored[0]
+        decision = {
+            "committed": bool(cleared),
+            "reason": self._reason(chosen),
+            "formula": chosen["formula"],
+            "mean": chosen["mean"],
+            "finalists": len(scored),
+            "seconds": seconds,
+        }
+        log.info(
+            "round %d: %s %s (mean improvement %+.4f, %d finalist(s) scored): %s",
+            k,
+            "publishing" if cleared else "not publishing",
+            chosen["formula"],
+            chosen["mean"],
+            len(scored),
+            decision["reason"],
+        )
+        if cleared:
             self.state["publish"] = {
-                "payload": data.hex(),
+                "payload": chosen["data"].hex(),
                 "salt": new_salt().hex(),
                 "hash_block": None,
                 "reveal_block": None,
-                "formula": text,
-                "fingerprint": prints[0].fingerprint,
-                "program": to_json(spec, best),
+                "formula": chosen["formula"],
+                "fingerprint": chosen["fingerprint"],
+                "program": to_json(spec, chosen["program"]),
             }
-            log.info("round %d: publishing %s (mean improvement %+.4f): %s", k, text, mean, reason)
-            return {"committed": True, "reason": reason, "formula": text, "mean": mean}
-        reason = scores.reasons.get(NEW, "no_new_gain")
-        if reason == "no_new_gain":
-            reason = f"does not beat {leader} by the margin"
-        if pub is not None and prints[0].fingerprint == pub["fingerprint"]:
-            reason = "already published"
-        log.info("round %d: not publishing %s (mean improvement %+.4f): %s", k, text, mean, reason)
-        return {"committed": False, "reason": reason, "formula": text, "mean": mean}
+        return decision
+
+    def _finalist(self, program: Program, new: Candidate, scores: Scores) -> dict:
+        """One finalist as the decision weighs it: candidate ``new``, scored alone against
+        the chain (``scores``)."""
+        spec = self.config.spec
+        mean = float(np.mean(new.improvements))
+        finalist = {
+            "program": program,
+            "fingerprint": new.fingerprint,
+            "formula": formula(spec, program),
+            "mean": mean,
+            "data": encode(self.protocol.task, self.protocol.version, spec, program),
+            "leads": scores.ranking[:1] == (NEW,),
+            "leader": next((h for h in scores.ranking if h != NEW), None),
+            "reason": scores.reasons.get(NEW, "no_new_gain"),
+        }
+        verdict = "ranks first" if finalist["leads"] else finalist["reason"]
+        log.debug("finalist %s (mean improvement %+.4f): %s", finalist["formula"], mean, verdict)
+        return finalist
+
+    def _reason(self, f: dict) -> str:
+        """Why finalist ``f`` is published, or (the round's best, when none is) why not."""
+        leader, pub = f["leader"], self.state["publish"]
+        if f["leads"] and len(f["data"]) > MAX_REVEALED:
+            return f"its commitment takes {len(f['data'])} bytes, a reveal holds {MAX_REVEALED}"
+        if f["leads"]:
+            return "leads" if leader is None else f"beats {leader} by the margin"
+        if pub is not None and f["fingerprint"] == pub["fingerprint"]:
+            return "already published"
+        if f["reason"] == "no_new_gain":
+            return f"does not beat {leader} by the margin"
+        return f["reason"]
 
     # --- running ---
 
