@@ -630,3 +630,21 @@ def test_a_miner_publishes_the_finalist_that_would_lead_not_its_best(tmp_path, t
     alice.publish()
     (published,) = alice.on_chain()
     assert formula(SPEC, published.program) == formula(SPEC, builtin("lion"))
+
+
+def test_a_miner_trains_a_program_once_per_epoch(tmp_path, trained, caplog):
+    # Round after round of an epoch decides on the same seeds: what was trained on them
+    # (the programs on chain, last round's finalists) comes from memory.
+    chain = MemoryChain()
+    chain.register("alice")
+    alice = Miner(chain, "alice", tmp_path, MinerConfig(protocol=PROTOCOL))
+    finalists = [builtin("sgd_momentum"), builtin("lion")]
+    caplog.set_level(logging.INFO, logger="hivejax.miner")
+    first = alice._decide(0, finalists, [])
+    again = alice._decide(1, finalists, [])
+    assert again == first | {"seconds": again["seconds"]}
+    trained = [r.getMessage() for r in caplog.records if "trained" in r.getMessage()]
+    assert "2 of them trained" in trained[0] and "0 of them trained" in trained[1]
+    chain.advance(alice.config.epoch_blocks)  # a new epoch: new seeds, trained again
+    alice._decide(2, finalists, [])
+    assert "2 of them trained" in caplog.records[-2].getMessage()

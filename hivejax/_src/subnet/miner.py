@@ -24,8 +24,9 @@ Each round (``Miner.step``):
    with the highest mean improvement among those, or nothing. A finalist other than the
    run's best can so be published when the best does not clear the rule: the funnel
    chose the best on the search's data, the validators pay on theirs. The cost is one
-   evaluation of finalists and programs on chain under the protocol per round (logged
-   with every decision).
+   evaluation under the protocol per round, of the programs not yet trained on the
+   epoch's seeds (the miner keeps what it trained on them: the programs on chain train
+   once an epoch), logged with every decision.
 4. **Publish** with commit-reveal (``reveal``): the salted hash first, the reveal
    ``reveal_after`` blocks later, naming the hash's block (a validator that missed the
    hash reads it from the chain's history). The pending publication, salt included, is
@@ -55,6 +56,7 @@ from hivejax._src.evaluation.fingerprint import fingerprints
 from hivejax._src.evaluation.protocols import Protocol, validator_protocol
 from hivejax._src.interpret.compilation_cache import release_executables
 from hivejax._src.io.program_io import load_program, save_program
+from hivejax._src.program.canonical import canonical_hash
 from hivejax._src.program.files import write_json_atomic
 from hivejax._src.program.formats import to_json
 from hivejax._src.program.formula import formula
@@ -64,7 +66,7 @@ from hivejax._src.run.finish import finalists
 from hivejax._src.run.loop import evolve
 from hivejax._src.search.strategy import SearchConfig
 from hivejax._src.subnet import rules
-from hivejax._src.subnet.candidates import candidate, evaluate
+from hivejax._src.subnet.candidates import Evaluation, candidate, evaluate
 from hivejax._src.subnet.chain import Chain
 from hivejax._src.subnet.commitment import Decoded, decode_for, encode
 from hivejax._src.subnet.reveal import (
@@ -186,6 +188,8 @@ class Miner:
         self.directory.mkdir(parents=True, exist_ok=True)
         self._sleep = sleep
         self.state = self._load_state()
+        self._evaluated: dict[str, Evaluation] = {}  # by canonical hash, on _evaluated_on
+        self._evaluated_on: str | None = None
 
     @property
     def protocol(self) -> Protocol:
@@ -325,28 +329,44 @@ class Miner:
             return pub["hash_block"]
         return c.block
 
+    def _evaluate(self, programs: list[Program], seeds: str) -> tuple[list[Evaluation], int]:
+        """Every program's evaluation on ``seeds``, and how many programs were trained: one
+        evaluated on these seeds in an earlier round of this process comes from memory, as
+        the programs on chain do round after round of an epoch (every round of an epoch
+        decides on its first block's seeds)."""
+        if self._evaluated_on != seeds:
+            self._evaluated, self._evaluated_on = {}, seeds
+        hashes = [canonical_hash(self.config.spec, p) for p in programs]
+        new = {h: p for h, p in zip(hashes, programs, strict=True) if h not in self._evaluated}
+        if new:
+            found = evaluate(
+                self.protocol,
+                stack_programs(list(new.values())),
+                seeds,
+                spec=self.config.spec,
+                data_dir=self.config.data_dir,
+            )
+            self._evaluated.update(zip(new, found, strict=True))
+        return [self._evaluated[h] for h in hashes], len(new)
+
     def _decide(self, k: int, programs: list[Program], chain_programs: list[OnChain]) -> dict:
         """Score the finalists ``programs`` (the round's best first) with the programs on
         chain as a validator would, and make the best one that would lead the publication."""
         spec, block, n = self.config.spec, self.chain.block(), len(programs)
         epoch_start = block // self.config.epoch_blocks * self.config.epoch_blocks
-        population = stack_programs(programs + [c.program for c in chain_programs])
+        everyone = programs + [c.program for c in chain_programs]
         t = time.perf_counter()
-        evaluations = evaluate(
-            self.protocol,
-            population,
-            self.chain.block_hash(epoch_start),
-            spec=spec,
-            data_dir=self.config.data_dir,
-        )
+        evaluations, trained = self._evaluate(everyone, self.chain.block_hash(epoch_start))
         seconds = time.perf_counter() - t
-        prints = fingerprints(self.protocol.task, spec, population)
+        prints = fingerprints(self.protocol.task, spec, stack_programs(everyone))
         log.info(
-            "round %d: trained %d finalist(s) and %d program(s) on chain under %s in %.1f s",
+            "round %d: %d finalist(s) and %d program(s) on chain under %s, %d of them "
+            "trained (the others this epoch already), in %.1f s",
             k,
             n,
             len(chain_programs),
             self.protocol.name,
+            trained,
             seconds,
         )
         chain = [
