@@ -215,8 +215,15 @@ class Generation:
             EquivalenceCache(screening.cache, screening.cache_max_hits) if screening.cache else None
         )
         self.task = task
-        self._strategy, self._params, self._k_eval = strategy, params, k_eval
-        self._migration, self._data = migration, data
+        self._strategy, self._params, self._migration = strategy, params, migration
+        rep = replicated(mesh)
+        # Arguments of the tell step, not constants baked into it: runs of the same shapes
+        # (another seed, the next round of a miner) then compile to the same program and
+        # load it from the persistent cache, and XLA does not fold a data set into the code.
+        # Placed from the host: with several processes the mesh holds devices this one
+        # cannot address, which only host values may be put on (each process has the same).
+        self._key_impl = jax.random.key_impl(k_eval)
+        self._inputs = jax.device_put(jax.device_get((data, jax.random.key_data(k_eval))), rep)
         self._evaluate = sharded_score(task, mesh)
         self._short, self._promoted = None, screening.promoted
         if task.trains and screening.hurdle(self.size, task.train.steps):
@@ -225,11 +232,9 @@ class Generation:
         self._confirm = min(screening.confirm, full)
         devices = mesh.shape[POP]
         self._confirm_slots = min(full, -(-self._confirm // devices) * devices)
-        self._k_confirm = jax.random.fold_in(k_eval, 1)
         self._migrate = exchange(migration, mesh)
         self._restart_every = restart_every
         self._tries = (screening.initial_tries, screening.tries)
-        rep = replicated(mesh)
         self._ask = jax.jit(self._ask_step, in_shardings=(rep, rep), out_shardings=rep)
         self._tell = jax.jit(self._tell_step, out_shardings=rep)
 
@@ -329,31 +334,30 @@ class Generation:
         source, copied = self._deal(codes != 0, codes == 0, cycle=True)
         return jax.tree.map(lambda a: a[source], flat), copied
 
-    def _judge(self, chosen, real):
+    def _judge(self, chosen, real, data, k_eval):
         """Fitness ``[trained]`` of the chosen programs, past the hurdle if there is one, and
         what confirming the best of them counted (``_confirmed``)."""
+        k_confirm = jax.random.fold_in(k_eval, 1)
         if self._short is None:
-            full = self._evaluate(chosen, self._data, self._k_eval)
-            full, confirmation = self._confirmed(chosen, real, full)
+            full = self._evaluate(chosen, data, k_eval)
+            full, confirmation = self._confirmed(chosen, real, full, data, k_confirm)
             return fitness_from_accuracy(full), confirmation
-        short = self._short(chosen, self._data, self._k_eval)
+        short = self._short(chosen, data, k_eval)
         promoted = _best(real, short, self._promoted)
         chosen = jax.tree.map(lambda a: a[promoted], chosen)
-        full = self._evaluate(chosen, self._data, self._k_eval)
-        full, confirmation = self._confirmed(chosen, real[promoted], full)
+        full = self._evaluate(chosen, data, k_eval)
+        full, confirmation = self._confirmed(chosen, real[promoted], full, data, k_confirm)
         fitness = HURDLE_TIER + fitness_from_accuracy(short)
         return fitness.at[promoted].set(fitness_from_accuracy(full)), confirmation
 
-    def _confirmed(self, programs, real, accuracy):
+    def _confirmed(self, programs, real, accuracy, data, k_confirm):
         """``accuracy`` with the best ``confirm`` real programs' replaced by the mean of it
         and their accuracy under the second key (module docstring, "confirmation"); and
         ``[confirmed, sum of their drops]``. A run broken under either key stays broken."""
         if not self._confirm:
             return accuracy, jnp.zeros(2, jnp.float32)
         top = _best(real, accuracy, self._confirm_slots)
-        second = self._evaluate(
-            jax.tree.map(lambda a: a[top], programs), self._data, self._k_confirm
-        )
+        second = self._evaluate(jax.tree.map(lambda a: a[top], programs), data, k_confirm)
         first = accuracy[top]
         keep = (jnp.arange(self._confirm_slots) < self._confirm) & real[top] & ~jnp.isnan(first)
         mean = (first + second) / 2
@@ -362,11 +366,26 @@ class Generation:
         return accuracy.at[top].set(jnp.where(keep, mean, first)), counted
 
     def _tell_step(
-        self, states, population, lineage, screening, key, g, places, real, slot_of, cached, codes
+        self,
+        states,
+        population,
+        lineage,
+        screening,
+        key,
+        g,
+        places,
+        real,
+        slot_of,
+        cached,
+        codes,
+        inputs,
     ):
         _, k_tell = jax.random.split(key)
         flat = flatten_islands(population)
-        slot_fitness, confirmation = self._judge(jax.tree.map(lambda a: a[places], flat), real)
+        chosen = jax.tree.map(lambda a: a[places], flat)
+        data, k_eval = inputs
+        k_eval = jax.random.wrap_key_data(k_eval, impl=self._key_impl)
+        slot_fitness, confirmation = self._judge(chosen, real, data, k_eval)
         fitness = jnp.where(slot_of >= 0, slot_fitness[jnp.maximum(slot_of, 0)], cached)
         tell = jax.vmap(self._strategy.tell, in_axes=(0, 0, 0, 0, None))
         keys = jax.random.split(k_tell, self.islands)
@@ -415,7 +434,7 @@ class Generation:
         self._ask = self._ask.lower(states, key).compile()
         plan = _empty_plan(self.size, self.trained)
         self._tell = self._tell.lower(
-            states, population, lineage, screening, key, jnp.int32(0), *plan, codes
+            states, population, lineage, screening, key, jnp.int32(0), *plan, codes, self._inputs
         ).compile()
 
     def __call__(self, states, key, g):
@@ -429,7 +448,7 @@ class Generation:
         ]
         plan, slot_hashes, counts = _plan(codes_host, hashes, self.cache, self.trained)
         states, summary, slot_fitness = self._tell(
-            states, population, lineage, screening, key, jnp.int32(g), *plan, codes
+            states, population, lineage, screening, key, jnp.int32(g), *plan, codes, self._inputs
         )
         summary, slot_fitness = jax.device_get((summary, slot_fitness))
         timing = {"screen_seconds": t1 - t0, "train_seconds": time.perf_counter() - t1}
