@@ -121,7 +121,7 @@ def ranking(
     random: int = 16,
     seed: int = 0,
     *,
-    mutants: int = 0,
+    mutants: int = 24,
     search: Protocol | list[Protocol] | None = None,
     validator: Protocol | None = None,
     data_dir=None,
