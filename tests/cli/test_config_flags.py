@@ -25,7 +25,7 @@ EVOLVE_FLAGS_BEFORE = {
 # The fields that had no flag, and the positive spelling of each boolean.
 EVOLVE_FLAGS_NEW = {
     "--hidden", "--depth", "--strategy", "--cache-max-hits", "--tune-elites", "--topology",
-    "--derived-inputs", "--cascade", "--tries", "--initial-tries", "--confirm",
+    "--derived-inputs", "--cascade", "--tries", "--initial-tries", "--confirm", "--conv",
 }  # fmt: skip
 
 

@@ -89,7 +89,9 @@ def _random(task, spec, count, key) -> list[tuple[str, Program]]:
 def _mutants(task, spec, builtins, count, key) -> list[tuple[str, Program]]:
     """Passing mutants, dealt out over (distance, builtin) in turn."""
     slots = [(d, name, p) for d in MUTATION_DISTANCES for name, p in builtins]
-    tries = count * MAX_MUTANT_TRIES
+    # At least a random batch's size: the same shape as the random draws, so the cascade
+    # that screens both compiles once.
+    tries = max(RANDOM_BATCH, count * MAX_MUTANT_TRIES)
     if not count or not slots:
         return []
     mutate_many = jax.jit(jax.vmap(lambda k, p: mutate(k, spec, p, MutationParams())))
